@@ -1,0 +1,1 @@
+"""Data contract, features, pipeline stages and the prediction service of this project."""

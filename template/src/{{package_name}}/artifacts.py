@@ -1,0 +1,68 @@
+"""The model file and its metadata: save with lineage, verify, load safely.
+
+Models are stored with skops, never pickle: loading refuses any type outside the
+trusted libraries, and the SHA-256 recorded at training time must match the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import skops.io
+from sklearn.pipeline import Pipeline
+
+from .errors import ProjectError
+
+TRUSTED_MODULE_PREFIXES = ("sklearn.", "numpy.", "scipy.")
+
+
+class ModelArtifactError(ProjectError):
+    """The model file is missing, altered, or holds types we do not trust."""
+
+
+def metadata_path(model_path: Path) -> Path:
+    """Where the metadata of `model_path` lives: beside it, as JSON."""
+    return model_path.with_suffix(".json")
+
+
+def sha256_of(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def save_model(model: Pipeline, model_path: Path, metadata: dict[str, Any]) -> dict[str, Any]:
+    """Write the model and its metadata (with the file's hash); return the metadata written."""
+    model_path.parent.mkdir(parents=True, exist_ok=True)
+    skops.io.dump(model, model_path)
+    recorded = {**metadata, "sha256": sha256_of(model_path)}
+    metadata_path(model_path).write_text(json.dumps(recorded, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return recorded
+
+
+def read_metadata(model_path: Path) -> dict[str, Any]:
+    """The metadata written beside `model_path`."""
+    path = metadata_path(model_path)
+    if not path.is_file():
+        raise ModelArtifactError(f"{path} not found: run `uv run dvc repro` to train a model")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def load_model(model_path: Path) -> tuple[Pipeline, dict[str, Any]]:
+    """Load a model after checking its hash and that it holds only trusted types."""
+    if not model_path.is_file():
+        raise ModelArtifactError(f"{model_path} not found: run `uv run dvc repro` (or `dvc pull`) first")
+    metadata = read_metadata(model_path)
+    actual = sha256_of(model_path)
+    if actual != metadata.get("sha256"):
+        raise ModelArtifactError(
+            f"{model_path} does not match its metadata (sha256 {actual}, expected {metadata.get('sha256')}): "
+            "retrain or restore both files together"
+        )
+    untrusted = skops.io.get_untrusted_types(file=model_path)
+    refused = [name for name in untrusted if not name.startswith(TRUSTED_MODULE_PREFIXES)]
+    if refused:
+        raise ModelArtifactError(f"{model_path} holds untrusted types, refusing to load: {', '.join(refused)}")
+    return skops.io.load(model_path, trusted=untrusted), metadata

@@ -1,0 +1,93 @@
+"""The project's command line: every pipeline stage and operation is a subcommand.
+
+`dvc.yaml` runs the pipeline stages through it; later operations (monitoring, promotion,
+rollback, readiness) join here, so there is one entry point to learn.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from .config import load_params, load_project_config
+from .errors import ProjectError
+
+# Stage modules are imported by the command that needs them: each DVC stage is its own
+# process, and importing scikit-learn and skops only where used keeps stages quick.
+
+
+def run_validate(args: argparse.Namespace) -> str:
+    from .data import validate_file
+
+    rows = validate_file(args.input, args.output)
+    return f"{args.input}: {rows} rows meet the data contract -> {args.output}"
+
+
+def run_split(args: argparse.Namespace) -> str:
+    from .data import split_rows, write_csv
+    from .schema import read_csv
+
+    train, test = split_rows(read_csv(args.input), load_params().split)
+    write_csv(train, args.train)
+    write_csv(test, args.test)
+    return f"split {len(train) + len(test)} rows: {len(train)} train -> {args.train}, {len(test)} test -> {args.test}"
+
+
+def run_train(args: argparse.Namespace) -> str:
+    from .train import train_file
+
+    metadata = train_file(args.input, args.model, load_project_config().problem_type, load_params().train)
+    return f"trained model {metadata['version']} on {metadata['training_rows']} rows -> {args.model}"
+
+
+def run_evaluate(args: argparse.Namespace) -> str:
+    from .evaluate import evaluate_file
+
+    metrics = evaluate_file(args.input, args.model, args.metrics, load_params().evaluate.metrics)
+    summary = ", ".join(f"{name}={value}" for name, value in metrics.items())
+    return f"{summary} -> {args.metrics}"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    validate = commands.add_parser("validate", help="check raw data against the data contract")
+    validate.add_argument("input", type=Path)
+    validate.add_argument("--output", type=Path, required=True)
+    validate.set_defaults(handler=run_validate)
+
+    split = commands.add_parser("split", help="split validated rows into train and test sets")
+    split.add_argument("input", type=Path)
+    split.add_argument("--train", type=Path, required=True)
+    split.add_argument("--test", type=Path, required=True)
+    split.set_defaults(handler=run_split)
+
+    train = commands.add_parser("train", help="fit the model and save it with its lineage")
+    train.add_argument("input", type=Path)
+    train.add_argument("--model", type=Path, required=True)
+    train.set_defaults(handler=run_train)
+
+    evaluate = commands.add_parser("evaluate", help="score the model on held-out rows")
+    evaluate.add_argument("input", type=Path)
+    evaluate.add_argument("--model", type=Path, required=True)
+    evaluate.add_argument("--metrics", type=Path, required=True)
+    evaluate.set_defaults(handler=run_evaluate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace], str] = args.handler
+    try:
+        print(handler(args))
+    except ProjectError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""Typed access to the two files that steer the project.
+
+`ml-project.yaml` holds what the project is (problem type, and later the owner's gates and
+budgets); `params.yaml` holds the pipeline's tunable parameters, tracked by DVC. Both are
+read from the working directory: the project root in development, the Bento in serving.
+"""
+
+from __future__ import annotations
+
+import enum
+from pathlib import Path
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import ProjectError
+
+PROJECT_CONFIG_PATH = Path("ml-project.yaml")
+PARAMS_PATH = Path("params.yaml")
+
+
+class ConfigError(ProjectError):
+    """A configuration file is missing or holds an invalid value."""
+
+
+class ProblemType(enum.StrEnum):
+    BINARY_CLASSIFICATION = "binary_classification"
+    MULTICLASS_CLASSIFICATION = "multiclass_classification"
+    REGRESSION = "regression"
+
+    @property
+    def is_classification(self) -> bool:
+        return self is not ProblemType.REGRESSION
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ProjectConfig(_Strict):
+    problem_type: ProblemType
+
+
+class SplitParams(_Strict):
+    test_size: float = Field(gt=0, lt=1)
+    stratify: bool
+    seed: int
+
+
+class TrainParams(_Strict):
+    learning_rate: float = Field(gt=0, le=1)
+    max_iter: int = Field(ge=1)
+    max_leaf_nodes: int = Field(ge=2)
+    l2_regularization: float = Field(ge=0)
+    seed: int
+
+
+class EvaluateParams(_Strict):
+    metrics: list[str] = Field(min_length=1)
+
+
+class Params(_Strict):
+    split: SplitParams
+    train: TrainParams
+    evaluate: EvaluateParams
+
+
+def _load_yaml(path: Path) -> Any:
+    if not path.is_file():
+        raise ConfigError(f"{path} not found: run from the project root (where {path.name} lives)")
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path} is not valid YAML: {error}") from None
+
+
+@contextmanager
+def _reported(path: Path) -> Iterator[None]:
+    """Turn validation errors into one `ConfigError` naming the file and each field."""
+    try:
+        yield
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in issue['loc']) or '<file>'}: {issue['msg']}" for issue in error.errors()
+        )
+        raise ConfigError(f"{path}: {problems}") from None
+
+
+def load_project_config(path: Path = PROJECT_CONFIG_PATH) -> ProjectConfig:
+    """Read `ml-project.yaml`, failing with the file and field at fault."""
+    with _reported(path):
+        return ProjectConfig.model_validate(_load_yaml(path))
+
+
+def load_params(path: Path = PARAMS_PATH) -> Params:
+    """Read `params.yaml`, failing with the file and field at fault."""
+    with _reported(path):
+        return Params.model_validate(_load_yaml(path))

@@ -1,0 +1,60 @@
+"""Regenerate the committed uv locks: one per dependency set, shipped with the template.
+
+A user's project gets its lock by rendering, never by resolving, so the lock they get is
+the one the template's CI tested. Each lock is produced by `uv lock` inside a render and
+stored with the project's distribution name replaced by the Jinja placeholder.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import tempfile
+from pathlib import Path
+
+from tools.variants import ROOT, Variant, load_variants, render
+
+LOCK_DIR = ROOT / "includes" / "locks"
+NAME_PLACEHOLDER = "{{ project_slug }}"
+
+
+def lock_path(dependency_set: str) -> Path:
+    """Where the lock of one dependency set is committed."""
+    return LOCK_DIR / f"{dependency_set}.lock"
+
+
+def to_template(lock_text: str, project_slug: str) -> str:
+    """Replace the project's own distribution name with the placeholder copier fills in."""
+    own_entry = re.compile(rf'^name = "{re.escape(project_slug)}"$', re.MULTILINE)
+    templated, count = own_entry.subn(f'name = "{NAME_PLACEHOLDER}"', lock_text)
+    if count != 1:
+        raise ValueError(f"expected one package entry named {project_slug!r} in the lock, found {count}")
+    if "{{" in lock_text or "{%" in lock_text:
+        raise ValueError("the lock contains Jinja syntax; it cannot be shipped as a template include")
+    return templated
+
+
+def representatives(variants: list[Variant], workdir: Path) -> dict[str, tuple[Variant, Path, str]]:
+    """One rendered variant per dependency set: set name -> (variant, render, project slug)."""
+    chosen: dict[str, tuple[Variant, Path, str]] = {}
+    for variant in variants:
+        destination = workdir / variant.name
+        answers = render(variant, destination)
+        chosen.setdefault(answers["dependency_set"], (variant, destination, answers["project_slug"]))
+    return chosen
+
+
+def refresh_locks(*, upgrade: bool = False) -> list[Path]:
+    """Re-lock every dependency set (keeping current pins unless `upgrade`); return the files written."""
+    written = []
+    with tempfile.TemporaryDirectory(prefix="shipshape-lock-") as workdir:
+        for dependency_set, (_, project, slug) in sorted(representatives(load_variants(), Path(workdir)).items()):
+            lock = project / "uv.lock"
+            if not lock.read_text(encoding="utf-8").strip():
+                lock.unlink()  # bootstrapping a new dependency set: nothing to keep yet
+            command = ["uv", "lock", "--upgrade"] if upgrade else ["uv", "lock"]
+            subprocess.run(command, cwd=project, check=True)
+            target = lock_path(dependency_set)
+            target.write_text(to_template(lock.read_text(encoding="utf-8"), slug), encoding="utf-8")
+            written.append(target)
+    return written

@@ -1,0 +1,122 @@
+"""Generate the seeded synthetic sample datasets the template ships, one per problem type.
+
+Each dataset is a monthly snapshot of subscription customers with the same input columns
+(identifier, personal data, timestamp, segment, categorical and numeric); only the target
+differs. The outcome depends on the inputs through a known, noisy relation, so a model has
+something real to learn and a gate has something real to check.
+
+Run through `nox -s sample-data`; it rewrites `includes/sample_data/` together with the
+DVC pointer files whose hashes must match the data byte for byte.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+PROBLEM_TYPES = ("binary_classification", "multiclass_classification", "regression")
+DATA_FILE_NAME = "customers.csv"
+ROWS = 2000
+SEED = 20261122
+
+REGIONS = ("north", "south", "east", "west")
+PLANS = ("basic", "standard", "premium")
+PAYMENT_METHODS = ("card", "bank_transfer", "invoice")
+PLAN_PRICE = {"basic": 19.0, "standard": 49.0, "premium": 99.0}
+RENEWAL_ACTIONS = ("cancel", "downgrade", "renew", "upgrade")
+
+
+def customer_inputs(rng: np.random.Generator, rows: int) -> pd.DataFrame:
+    """Input columns shared by every problem type."""
+    plan = rng.choice(PLANS, size=rows, p=[0.5, 0.35, 0.15])
+    tenure = np.clip(rng.gamma(shape=2.0, scale=14.0, size=rows).round(), 0, 120)
+    list_price = np.array([PLAN_PRICE[p] for p in plan])
+    discount = rng.choice([0.0, 5.0, 10.0, 20.0], size=rows, p=[0.55, 0.2, 0.15, 0.1])
+    discount[rng.random(rows) < 0.04] = np.nan  # billing export sometimes omits it
+    charges = list_price * (1 - np.nan_to_num(discount) / 100) + rng.normal(0, 3, rows)
+    days = rng.integers(0, 540, size=rows)
+    snapshot = pd.Timestamp("2025-01-01") + pd.to_timedelta(days, unit="D")
+    ids = rng.permutation(np.arange(100000, 100000 + rows))
+    return pd.DataFrame(
+        {
+            "customer_id": [f"C{i}" for i in ids],
+            "email": [f"customer{i}@example.com" for i in ids],
+            "snapshot_date": snapshot.strftime("%Y-%m-%d"),
+            "region": rng.choice(REGIONS, size=rows, p=[0.3, 0.25, 0.25, 0.2]),
+            "plan": plan,
+            "payment_method": rng.choice(PAYMENT_METHODS, size=rows, p=[0.6, 0.25, 0.15]),
+            "tenure_months": tenure.astype(int),
+            "monthly_charges": np.clip(charges, 5, 200).round(2),
+            "support_tickets_90d": rng.poisson(1.2, size=rows),
+            "sessions_30d": rng.poisson(18, size=rows),
+            "discount_pct": discount,
+        }
+    )
+
+
+def churn_risk(inputs: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
+    """A latent, noisy churn score: short tenure, tickets and low usage raise it."""
+    return (
+        1.2
+        - 0.045 * inputs["tenure_months"]
+        + 0.35 * inputs["support_tickets_90d"]
+        - 0.06 * inputs["sessions_30d"]
+        + 0.008 * inputs["monthly_charges"]
+        + 0.6 * (inputs["payment_method"] == "invoice")
+        + 0.3 * (inputs["region"] == "south")
+        + rng.normal(0, 0.8, len(inputs))
+    ).to_numpy()
+
+
+def add_target(inputs: pd.DataFrame, problem_type: str, rng: np.random.Generator) -> pd.DataFrame:
+    """Attach the target column for one problem type."""
+    risk = churn_risk(inputs, rng)
+    frame = inputs.copy()
+    if problem_type == "binary_classification":
+        frame["churned"] = (rng.random(len(frame)) < 1 / (1 + np.exp(-risk))).astype(int)
+    elif problem_type == "multiclass_classification":
+        usage = inputs["sessions_30d"].to_numpy() + rng.normal(0, 4, len(frame))
+        action = np.where(risk > 1.0, "cancel", "renew").astype(object)
+        action[(risk > 0.0) & (risk <= 1.0) & (inputs["plan"] != "basic")] = "downgrade"
+        action[(risk <= 0.0) & (usage > 22) & (inputs["plan"] != "premium")] = "upgrade"
+        frame["renewal_action"] = action
+    else:
+        spend = inputs["monthly_charges"] * np.exp(-0.25 * np.clip(risk, 0, None))
+        spend += 0.4 * inputs["sessions_30d"] + rng.normal(0, 4, len(frame))
+        frame["next_month_spend"] = np.clip(spend, 0, None).round(2)
+    return frame
+
+
+def dvc_pointer(data: bytes) -> str:
+    """The `.dvc` file DVC 3 writes for a file with these bytes."""
+    return (
+        "outs:\n"
+        f"- md5: {hashlib.md5(data).hexdigest()}\n"  # noqa: S324 - DVC's content hash
+        f"  size: {len(data)}\n"
+        "  hash: md5\n"
+        f"  path: {DATA_FILE_NAME}\n"
+    )
+
+
+def write_samples(target_dir: Path) -> list[Path]:
+    """Write every problem type's CSV and DVC pointer into `target_dir`."""
+    target_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for offset, problem_type in enumerate(PROBLEM_TYPES):
+        rng = np.random.default_rng(SEED + offset)
+        frame = add_target(customer_inputs(rng, ROWS), problem_type, rng)
+        data = frame.to_csv(index=False, lineterminator="\n").encode()
+        csv_path = target_dir / f"{problem_type}.csv"
+        csv_path.write_bytes(data)
+        dvc_path = target_dir / f"{problem_type}.csv.dvc"
+        dvc_path.write_text(dvc_pointer(data))
+        written += [csv_path, dvc_path]
+    return written
+
+
+if __name__ == "__main__":
+    for path in write_samples(Path(__file__).parents[1] / "includes" / "sample_data"):
+        print(path)
