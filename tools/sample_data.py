@@ -67,7 +67,7 @@ def churn_risk(inputs: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
         + 0.008 * inputs["monthly_charges"]
         + 0.6 * (inputs["payment_method"] == "invoice")
         + 0.3 * (inputs["region"] == "south")
-        + rng.normal(0, 0.8, len(inputs))
+        + rng.normal(0, 0.4, len(inputs))
     ).to_numpy()
 
 
@@ -76,7 +76,7 @@ def add_target(inputs: pd.DataFrame, problem_type: str, rng: np.random.Generator
     risk = churn_risk(inputs, rng)
     frame = inputs.copy()
     if problem_type == "binary_classification":
-        frame["churned"] = (rng.random(len(frame)) < 1 / (1 + np.exp(-risk))).astype(int)
+        frame["churned"] = (rng.random(len(frame)) < 1 / (1 + np.exp(-2 * risk))).astype(int)
     elif problem_type == "multiclass_classification":
         usage = inputs["sessions_30d"].to_numpy() + rng.normal(0, 4, len(frame))
         action = np.where(risk > 1.0, "cancel", "renew").astype(object)

@@ -8,9 +8,9 @@ read from the working directory: the project root in development, the Bento in s
 from __future__ import annotations
 
 import enum
-from pathlib import Path
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import yaml

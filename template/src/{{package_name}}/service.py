@@ -45,5 +45,6 @@ class ModelService:
         probabilities = None
         if hasattr(self.model, "predict_proba"):
             scores = self.model.predict_proba(features)[0]
-            probabilities = {str(label): round(float(p), 6) for label, p in zip(self.model.classes_, scores, strict=True)}
+            classes = self.model.classes_
+            probabilities = {str(label): round(float(p), 6) for label, p in zip(classes, scores, strict=True)}
         return Prediction(prediction=prediction, probabilities=probabilities, model_version=self.metadata["version"])

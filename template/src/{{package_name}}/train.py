@@ -20,7 +20,8 @@ from .schema import SCHEMA_VERSION, TARGET, read_csv
 
 def fit(rows: pd.DataFrame, problem_type: ProblemType, params: TrainParams) -> Pipeline:
     """Fit encoder and gradient-boosted trees on validated rows with a target."""
-    estimator_class = HistGradientBoostingClassifier if problem_type.is_classification else HistGradientBoostingRegressor
+    classification = problem_type.is_classification
+    estimator_class = HistGradientBoostingClassifier if classification else HistGradientBoostingRegressor
     estimator = estimator_class(
         learning_rate=params.learning_rate,
         max_iter=params.max_iter,
