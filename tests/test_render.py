@@ -1,0 +1,180 @@
+"""Every variant renders the exact file set, fully rendered, parseable and lint-clean."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import py_compile
+import re
+import subprocess
+import sys
+import tomllib
+import warnings
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tools.variants import Variant, render
+
+EXPECTED_FILES = {
+    ".copier-answers.yml",
+    ".dvc/.gitignore",
+    ".dvc/config",
+    ".dvcignore",
+    ".github/workflows/ci.yml",
+    ".gitignore",
+    ".pre-commit-config.yaml",
+    "LICENSE",
+    "README.md",
+    "data/raw/.gitignore",
+    "data/raw/customers.csv",
+    "data/raw/customers.csv.dvc",
+    "dvc.yaml",
+    "ml-project.yaml",
+    "params.yaml",
+    "pyproject.toml",
+    "src/{package}/__init__.py",
+    "src/{package}/artifacts.py",
+    "src/{package}/cli.py",
+    "src/{package}/config.py",
+    "src/{package}/data.py",
+    "src/{package}/errors.py",
+    "src/{package}/evaluate.py",
+    "src/{package}/features.py",
+    "src/{package}/schema.py",
+    "src/{package}/service.py",
+    "src/{package}/train.py",
+    "tests/conftest.py",
+    "tests/contract_rows.py",
+    "tests/test_features.py",
+    "tests/test_schema.py",
+    "tests/test_service.py",
+    "tests/test_train.py",
+    "uv.lock",
+}
+
+# GitHub Actions expressions use `${{ ... }}` on purpose; anything else that looks like Jinja was left unrendered.
+GITHUB_EXPRESSION = re.compile(r"\$\{\{.*?\}\}")
+JINJA_SYNTAX = re.compile(r"\{\{|\}\}|\{%|%\}|\{#|#\}")
+
+
+def files_in(project: Path) -> set[str]:
+    return {path.relative_to(project).as_posix() for path in project.rglob("*") if path.is_file()}
+
+
+def test_exact_file_set(project: Path, answers: dict) -> None:
+    expected = {name.format(package=answers["package_name"]) for name in EXPECTED_FILES}
+    assert files_in(project) == expected
+
+
+def rendered_forms(value: str) -> list[str]:
+    """How an answer can appear in a file: as typed, or escaped by Jinja's `tojson`."""
+    as_json = json.dumps(value)
+    for character, escape in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("'", "\\u0027")):
+        as_json = as_json.replace(character, escape)
+    return [value, as_json]
+
+
+def test_no_unrendered_jinja(project: Path, answers: dict) -> None:
+    texts = [value for value in answers.values() if isinstance(value, str) and value]
+    answer_forms = [form for value in texts for form in rendered_forms(value)]
+    leftovers = []
+    for name in files_in(project) - {".copier-answers.yml"}:  # answers are data there, checked by round trip
+        text = (project / name).read_text(encoding="utf-8")
+        for form in answer_forms:  # answers may legitimately contain braces; they render literally
+            text = text.replace(form, "")
+        text = GITHUB_EXPRESSION.sub("", text)
+        leftovers += [f"{name}: {match.group()!r}" for match in JINJA_SYNTAX.finditer(text)]
+    assert leftovers == []
+
+
+def test_python_compiles(project: Path, tmp_path: Path) -> None:
+    for path in project.rglob("*.py"):
+        py_compile.compile(str(path), cfile=str(tmp_path / "out.pyc"), doraise=True)
+
+
+def test_yaml_and_toml_parse(project: Path) -> None:
+    for path in [*project.rglob("*.yaml"), *project.rglob("*.yml"), *project.rglob("*.dvc")]:
+        if path.is_dir():
+            continue
+        assert yaml.safe_load(path.read_text(encoding="utf-8")) is not None, path
+    for path in [*project.rglob("*.toml"), project / "uv.lock"]:
+        tomllib.loads(path.read_text(encoding="utf-8"))
+
+
+def test_ruff_check_and_format_pass(project: Path) -> None:
+    ruff = [sys.executable, "-m", "ruff"]
+    subprocess.run([*ruff, "check", "--no-cache", "."], cwd=project, check=True)
+    subprocess.run([*ruff, "format", "--check", "--no-cache", "."], cwd=project, check=True)
+
+
+def comparable(path: Path) -> bytes:
+    """A file's bytes, less the template commit id: copier commits a dirty working tree afresh per render."""
+    lines = path.read_bytes().splitlines(keepends=True)
+    return b"".join(line for line in lines if not line.startswith(b"_commit:"))
+
+
+def test_second_render_is_byte_identical(variant: Variant, project: Path, tmp_path: Path) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        render(variant, tmp_path / "again")
+    first, second = files_in(project), files_in(tmp_path / "again")
+    assert first == second
+    changed = [name for name in first if comparable(project / name) != comparable(tmp_path / "again" / name)]
+    assert changed == []
+
+
+def test_dvc_pointer_matches_the_sample_data(project: Path) -> None:
+    data = (project / "data/raw/customers.csv").read_bytes()
+    pointer = yaml.safe_load((project / "data/raw/customers.csv.dvc").read_text())["outs"][0]
+    assert pointer["md5"] == hashlib.md5(data).hexdigest()  # noqa: S324 - DVC's content hash
+    assert pointer["size"] == len(data)
+
+
+def test_lock_names_the_rendered_project(project: Path) -> None:
+    name = tomllib.loads((project / "pyproject.toml").read_text())["project"]["name"]
+    lock = tomllib.loads((project / "uv.lock").read_text())
+    editable = [package["name"] for package in lock["package"] if package["source"].get("editable") == "."]
+    assert editable == [name]
+
+
+def test_answers_round_trip_through_the_answers_file(variant: Variant, project: Path) -> None:
+    recorded = yaml.safe_load((project / ".copier-answers.yml").read_text(encoding="utf-8"))
+    assert {key: recorded[key] for key in variant.data} == dict(variant.data)
+
+
+def test_problem_type_reaches_config_and_params(project: Path, answers: dict) -> None:
+    config = yaml.safe_load((project / "ml-project.yaml").read_text())
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    assert config["problem_type"] == answers["problem_type"]
+    assert params["split"]["stratify"] is (answers["problem_type"] != "regression")
+
+
+def test_ci_matrix_and_ruff_target_follow_the_python_version(project: Path, answers: dict) -> None:
+    workflow = yaml.safe_load((project / ".github/workflows/ci.yml").read_text())
+    matrix = workflow["jobs"]["checks"]["strategy"]["matrix"]["python-version"]
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    assert matrix[0] == "3.11"
+    assert matrix[-1] == answers["python_version"]
+    assert pyproject["tool"]["ruff"]["target-version"] == "py" + answers["python_version"].replace(".", "")
+    assert pyproject["project"]["requires-python"] == ">=3.11"
+
+
+@pytest.mark.parametrize(
+    ("license_id", "marker"),
+    [
+        ("MIT", "MIT License"),
+        ("Apache-2.0", "Apache License"),
+        ("BSD-3-Clause", "BSD 3-Clause License"),
+        ("Proprietary", "All rights reserved"),
+    ],
+)
+def test_license_text_matches_the_answer(license_id: str, marker: str, tmp_path: Path) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        render(Variant("license", {"license": license_id}), tmp_path)
+    text = (tmp_path / "LICENSE").read_text()
+    assert marker in text
+    assert text.endswith("\n")
+    assert not text.endswith("\n\n")
