@@ -12,6 +12,34 @@ from tools.variants import Variant, load_variants, render
 VARIANTS = load_variants()
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--variants",
+        default="tag:ci",
+        help="variants whose generated projects the slow tier checks: tag:<tag>, all, or comma-separated names",
+    )
+
+
+def selected_variants(selection: str) -> list[Variant]:
+    """The variants named by a `--variants` value."""
+    if selection == "all":
+        return VARIANTS
+    if selection.startswith("tag:"):
+        return [variant for variant in VARIANTS if selection.removeprefix("tag:") in variant.tags]
+    names = selection.split(",")
+    unknown = set(names) - {variant.name for variant in VARIANTS}
+    if unknown:
+        raise pytest.UsageError(f"unknown variant(s) {sorted(unknown)} in --variants; see variants.toml")
+    return [variant for variant in VARIANTS if variant.name in names]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrize the slow tier's `generated_variant` over the selected variants."""
+    if "generated_variant" in metafunc.fixturenames:
+        chosen = selected_variants(metafunc.config.getoption("--variants"))
+        metafunc.parametrize("generated_variant", chosen, ids=[variant.name for variant in chosen], scope="module")
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """A run that selects no test is a failure: an empty suite proves nothing."""
     if not session.items:

@@ -1,0 +1,88 @@
+"""Sessions for the template: lint, test, check generated projects, re-lock, demo.
+
+Sessions run in the environment `uv run` provides (pinned by this repo's uv.lock), so
+nox adds no second set of tool versions. List them with `uv run nox -l`; the variant
+sessions carry the tags from variants.toml (`uv run nox -t ci`, `uv run nox -l --json`).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nox
+
+sys.path.insert(0, str(Path(__file__).parent))  # nox imports this file without its folder on the path
+
+from tools.variants import ROOT, load_variants
+
+nox.options.default_venv_backend = "none"
+nox.options.sessions = ["lint", "tests"]
+
+VARIANT_PARAMS = [nox.param(variant.name, id=variant.name, tags=list(variant.tags)) for variant in load_variants()]
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Ruff check and format check of the template's own code."""
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Fast tier: render every variant and check it, offline (pass pytest args after --)."""
+    session.run("pytest", "-m", "not slow", *session.posargs)
+
+
+@nox.session
+@nox.parametrize("variant", VARIANT_PARAMS)
+def generated(session: nox.Session, variant: str) -> None:
+    """Slow tier for one variant: the generated project's own sync, pipeline, tests, pre-commit, service."""
+    session.run("pytest", "-m", "slow", f"--variants={variant}", *session.posargs)
+
+
+@nox.session(default=False)
+def lock(session: nox.Session) -> None:
+    """Re-lock every dependency set of the generated project (`-- --upgrade` to take new versions)."""
+    from tools.locks import refresh_locks
+
+    for path in refresh_locks(upgrade="--upgrade" in session.posargs):
+        session.log(f"wrote {path.relative_to(ROOT)}")
+
+
+@nox.session(name="sample-data", default=False)
+def sample_data(session: nox.Session) -> None:
+    """Regenerate the seeded sample datasets and their DVC pointers."""
+    from tools.sample_data import write_samples
+
+    for path in write_samples(ROOT / "includes" / "sample_data"):
+        session.log(f"wrote {path.relative_to(ROOT)}")
+
+
+@nox.session(default=False)
+def demo(session: nox.Session) -> None:
+    """Generate the default project into build/demo (or the folder after --) and run its pipeline."""
+    target = Path(session.posargs[0] if session.posargs else ROOT / "build" / "demo").resolve()
+    if target.exists():
+        session.error(f"{target} already exists: remove it or pass another folder after --")
+    session.run("copier", "copy", "--defaults", "--vcs-ref", "HEAD", str(ROOT), str(target))
+    session.chdir(target)
+    session.run("git", "init", "-q", "-b", "main", external=True)
+    session.run("git", "add", "-A", external=True)
+    session.run(
+        "git",
+        "-c",
+        "user.name=Shipshape demo",
+        "-c",
+        "user.email=demo@shipshape.invalid",
+        "commit",
+        "-q",
+        "-m",
+        "Start from Shipshape",
+        external=True,
+    )
+    session.run("uv", "sync", "--frozen", external=True)
+    session.run("uv", "run", "--frozen", "dvc", "repro", external=True, env={"DVC_NO_ANALYTICS": "1"})
+    session.log(f"done: {target} trained and evaluated its model; see {target / 'metrics.json'}")
+    session.log(f"next: cd {target} && uv run pytest && uv run bentoml serve")

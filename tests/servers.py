@@ -1,0 +1,108 @@
+"""Start a server for a test and make sure every process it spawned is gone afterwards.
+
+`bentoml serve` starts workers in sessions of their own, so killing its process group can
+leave a worker answering. Every process started here inherits an environment marker, and
+teardown stops each process that carries it, with bounded waits throughout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+MARKER = "SHIPSHAPE_TEST_SERVER"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def processes_marked(token: str) -> list[int]:
+    """PIDs whose environment carries `MARKER=token` (Linux /proc)."""
+    needle = f"{MARKER}={token}".encode()
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if needle in (entry / "environ").read_bytes().split(b"\0"):
+                pids.append(int(entry.name))
+        except OSError:  # the process ended, or is not ours to read
+            continue
+    return pids
+
+
+def stop_marked(token: str, grace_seconds: float = 10) -> None:
+    """SIGTERM every marked process, then SIGKILL whatever is left after `grace_seconds`."""
+    for sig, wait in ((signal.SIGTERM, grace_seconds), (signal.SIGKILL, 5)):
+        for pid in processes_marked(token):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                continue
+        deadline = time.monotonic() + wait
+        while processes_marked(token) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if not processes_marked(token):
+            return
+    raise RuntimeError(f"processes still running after SIGKILL: {processes_marked(token)}")
+
+
+def request(method: str, url: str, body: Any = None, timeout: float = 10) -> tuple[int, str]:
+    """One HTTP request; returns (status, body text) for any status, raising only on network errors."""
+    data = None if body is None else json.dumps(body).encode()
+    headers = {"Content-Type": "application/json"} if data is not None else {}
+    prepared = urllib.request.Request(url, data=data, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(prepared, timeout=timeout) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def wait_until_ready(url: str, process: subprocess.Popen, log: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            if request("GET", url, timeout=2)[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.25)
+    raise TimeoutError(f"{url} not ready after {timeout} s:\n{log.read_text()[-3000:]}")
+
+
+@contextmanager
+def running_server(
+    command: list[str], cwd: Path, env: Mapping[str, str], port: int, log: Path, timeout: float = 120
+) -> Iterator[str]:
+    """Run `command` until the block ends; yields the base URL once `/readyz` answers 200."""
+    token = uuid.uuid4().hex
+    with log.open("w") as output:
+        marked = {**env, MARKER: token}
+        process = subprocess.Popen(
+            command, cwd=cwd, env=marked, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_ready(f"{base_url}/readyz", process, log, timeout)
+        yield base_url
+    finally:
+        stop_marked(token)
+        process.wait(timeout=10)
