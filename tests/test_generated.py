@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.servers import free_port, request, running_server
+from tools.servers import free_port, request, running_server
 from tools.variants import Variant, render
 
 pytestmark = pytest.mark.slow

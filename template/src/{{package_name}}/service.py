@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import bentoml
+import numpy as np
 from pydantic import BaseModel, Field
 
 from .artifacts import load_model
@@ -20,6 +21,11 @@ from .schema import frame_from_records, request_model
 MODEL_PATH = Path("models/model.skops")
 
 PredictionRequest = request_model()
+
+
+def plain(value: Any) -> Any:
+    """A NumPy scalar as the Python value JSON can carry; Python values pass through."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 class Prediction(BaseModel):
@@ -41,10 +47,10 @@ class ModelService:
     def predict(self, **row: Any) -> Prediction:
         """Predict one row; fields follow the data contract exactly."""
         features = build_features(frame_from_records([row]))
-        prediction = self.model.predict(features)[0].item()
+        prediction = plain(self.model.predict(features)[0])
         probabilities = None
         if hasattr(self.model, "predict_proba"):
             scores = self.model.predict_proba(features)[0]
             classes = self.model.classes_
-            probabilities = {str(label): round(float(p), 6) for label, p in zip(classes, scores, strict=True)}
+            probabilities = {str(plain(label)): round(float(p), 6) for label, p in zip(classes, scores, strict=True)}
         return Prediction(prediction=prediction, probabilities=probabilities, model_version=self.metadata["version"])
