@@ -61,6 +61,24 @@ def sample_data(session: nox.Session) -> None:
 
 
 @nox.session(default=False)
+def bench(session: nox.Session) -> None:
+    """Render time against copier's floor, and render-to-first-answer time, with and without bytecode caching."""
+    import json
+    import os
+
+    from tools.benchmarks import first_green, machine, render_ratio
+
+    results = {"machine": machine(), "render": render_ratio()}
+    with_bytecode = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
+    results["first_green_bytecode_cached"] = first_green(with_bytecode)
+    results["first_green_no_bytecode"] = first_green({**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    output = ROOT / "build" / "bench.json"
+    output.parent.mkdir(exist_ok=True)
+    output.write_text(json.dumps(results, indent=2) + "\n")
+    session.log(json.dumps(results, indent=2))
+
+
+@nox.session(default=False)
 def demo(session: nox.Session) -> None:
     """Generate the default project into build/demo (or the folder after --) and run its pipeline."""
     target = Path(session.posargs[0] if session.posargs else ROOT / "build" / "demo").resolve()

@@ -16,16 +16,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tools.projects import example_request, project_env
 from tools.servers import free_port, request, running_server
 from tools.variants import Variant, render
 
 pytestmark = pytest.mark.slow
-GIT_IDENTITY = {
-    "GIT_AUTHOR_NAME": "Shipshape CI",
-    "GIT_AUTHOR_EMAIL": "ci@shipshape.invalid",
-    "GIT_COMMITTER_NAME": "Shipshape CI",
-    "GIT_COMMITTER_EMAIL": "ci@shipshape.invalid",
-}
 
 
 class Project:
@@ -33,8 +28,7 @@ class Project:
 
     def __init__(self, root: Path, answers: dict, home: Path) -> None:
         self.root, self.answers = root, answers
-        inherited = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
-        self.env = {**inherited, **GIT_IDENTITY, "DVC_NO_ANALYTICS": "1", "BENTOML_HOME": str(home / "bentoml")}
+        self.env = project_env(os.environ, BENTOML_HOME=str(home / "bentoml"))
 
     def run(self, *command: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
         """Run a command in the project; a non-zero exit fails the test with the command's output."""
@@ -104,7 +98,7 @@ def test_fresh_clone_pulls_the_data_from_the_remote(reproduced: Project) -> None
 
 
 def test_service_answers_over_http(reproduced: Project) -> None:
-    body = example_request(reproduced)
+    body = example_request(reproduced.root, reproduced.env)
     port = free_port()
     command = ["uv", "run", "--frozen", "bentoml", "serve", "--host", "127.0.0.1", "--port", str(port)]
     log = reproduced.root.parent / "serve.log"
@@ -126,11 +120,3 @@ def test_bento_builds_with_the_model(reproduced: Project) -> None:
     bentos = list((Path(reproduced.env["BENTOML_HOME"]) / "bentos").glob("*/*/src/models/model.skops"))
     assert len(bentos) == 1
     assert bentos[0].read_bytes() == (reproduced.root / "models/model.skops").read_bytes()
-
-
-def example_request(project: Project) -> dict:
-    """The contract's example row, read from the generated project itself."""
-    script = (
-        "import json; from {package}.schema import COLUMNS; print(json.dumps({{c.name: c.example for c in COLUMNS}}))"
-    ).format(package=project.answers["package_name"])
-    return json.loads(project.uv_run("python", "-c", script).stdout)

@@ -44,6 +44,7 @@ EXPECTED_FILES = {
     "src/{package}/features.py",
     "src/{package}/schema.py",
     "src/{package}/service.py",
+    "src/{package}/split.py",
     "src/{package}/train.py",
     "tests/conftest.py",
     "tests/contract_rows.py",

@@ -26,8 +26,9 @@ def run_validate(args: argparse.Namespace) -> str:
 
 
 def run_split(args: argparse.Namespace) -> str:
-    from .data import split_rows, write_csv
+    from .data import write_csv
     from .schema import read_csv
+    from .split import split_rows
 
     train, test = split_rows(read_csv(args.input), load_params().split)
     write_csv(train, args.train)

@@ -1,14 +1,12 @@
-"""The first pipeline stages: validate raw rows against the contract, then split them."""
+"""The validate stage: raw rows checked against the contract, written in the one CSV form stages share."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
-from .config import SplitParams
-from .schema import TARGET, read_csv
+from .schema import read_csv
 
 
 def write_csv(rows: pd.DataFrame, path: Path) -> None:
@@ -22,14 +20,3 @@ def validate_file(source: Path, destination: Path) -> int:
     rows = read_csv(source)
     write_csv(rows, destination)
     return len(rows)
-
-
-def split_rows(rows: pd.DataFrame, params: SplitParams) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A seeded train/test split, stratified on the target when params ask for it."""
-    train, test = train_test_split(
-        rows,
-        test_size=params.test_size,
-        random_state=params.seed,
-        stratify=rows[TARGET.name] if params.stratify else None,
-    )
-    return train, test
