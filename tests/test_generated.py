@@ -92,7 +92,8 @@ def test_fresh_clone_pulls_the_data_from_the_remote(reproduced: Project) -> None
     reproduced.run("git", "commit", "-q", "-m", "Record the pipeline run")
     clone = reproduced.root.parent / "clone"
     reproduced.run("git", "clone", "-q", str(reproduced.root), str(clone))
-    reproduced.run(str(reproduced.root / ".venv" / "bin" / "dvc"), "pull", cwd=clone)
+    reproduced.run("uv", "sync", "--frozen", cwd=clone)
+    reproduced.uv_run("dvc", "pull", cwd=clone)
     for tracked in ("data/raw/customers.csv", "models/model.skops", "models/model.json"):
         assert (clone / tracked).read_bytes() == (reproduced.root / tracked).read_bytes(), tracked
 

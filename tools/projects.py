@@ -25,12 +25,9 @@ def project_env(base: Mapping[str, str], **extra: str) -> dict[str, str]:
 
 
 def example_request(project: Path, env: Mapping[str, str]) -> dict:
-    """The contract's example row, read from the generated project's own schema module."""
+    """A valid /predict body, from the generated project's own `example-request` command."""
     package = yaml.safe_load((project / ".copier-answers.yml").read_text(encoding="utf-8"))["package_name"]
-    script = (
-        f"import json; from {package}.schema import COLUMNS; print(json.dumps({{c.name: c.example for c in COLUMNS}}))"
-    )
     result = subprocess.run(
-        ["uv", "run", "--frozen", "python", "-c", script], cwd=project, env=env, check=True, capture_output=True
+        ["uv", "run", "--frozen", package, "example-request"], cwd=project, env=env, check=True, capture_output=True
     )
     return json.loads(result.stdout)

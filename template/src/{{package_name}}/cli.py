@@ -7,6 +7,7 @@ rollback, readiness) join here, so there is one entry point to learn.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -51,6 +52,12 @@ def run_evaluate(args: argparse.Namespace) -> str:
     return f"{summary} -> {args.metrics}"
 
 
+def run_example_request(args: argparse.Namespace) -> str:
+    from .schema import COLUMNS
+
+    return json.dumps({column.name: column.example for column in COLUMNS}, indent=2)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -76,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--model", type=Path, required=True)
     evaluate.add_argument("--metrics", type=Path, required=True)
     evaluate.set_defaults(handler=run_evaluate)
+
+    example = commands.add_parser("example-request", help="print a valid /predict request body (JSON)")
+    example.set_defaults(handler=run_example_request)
     return parser
 
 
