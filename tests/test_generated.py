@@ -22,6 +22,9 @@ from tools.variants import Variant, render
 
 pytestmark = pytest.mark.slow
 
+# Answers about the code's authorship, not about who runs the model: readiness ignores them.
+IDENTITY_QUESTIONS = {"project_name", "package_name", "description", "author_name", "author_email"}
+
 
 class Project:
     """A rendered, committed and synced project, with a way to run commands in it."""
@@ -42,20 +45,23 @@ class Project:
         return self.run("uv", "run", "--frozen", *command, cwd=cwd)
 
 
-@pytest.fixture(scope="module")
-def project(generated_variant: Variant, tmp_path_factory: pytest.TempPathFactory) -> Project:
-    """The variant (chosen with --variants, CI variants by default) rendered, committed and synced."""
-    variant = generated_variant
-    home = tmp_path_factory.mktemp(variant.name)
+def create_project(variant: Variant, home: Path, **extra_answers: object) -> Project:
+    """Render `variant` into `home/project`, commit it and sync its locked environment."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        answers = render(variant, home / "project")
+        answers = render(variant, home / "project", extra_data=extra_answers)
     project = Project(home / "project", answers, home)
     project.run("git", "init", "-q", "-b", "main")
     project.run("git", "add", "-A")
     project.run("git", "commit", "-q", "-m", "Start from Shipshape")
     project.run("uv", "sync", "--frozen")
     return project
+
+
+@pytest.fixture(scope="module")
+def project(generated_variant: Variant, tmp_path_factory: pytest.TempPathFactory) -> Project:
+    """The variant (chosen with --variants, CI variants by default) rendered, committed and synced."""
+    return create_project(generated_variant, tmp_path_factory.mktemp(generated_variant.name))
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +81,81 @@ def test_pipeline_reproduces_then_is_a_no_op(reproduced: Project) -> None:
     assert set(params["evaluate"]["metrics"]) <= metrics.keys()
     status = reproduced.uv_run("dvc", "status", "--json")
     assert json.loads(status.stdout) == {}
+
+
+def test_readiness_fails_exactly_when_placeholders_remain(reproduced: Project) -> None:
+    placeholders = [
+        key
+        for key, value in reproduced.answers.items()
+        if key not in IDENTITY_QUESTIONS and (value == "UNASSIGNED" or str(value).endswith("@example.invalid"))
+    ]
+    package = reproduced.answers["package_name"]
+    result = subprocess.run(
+        ["uv", "run", "--frozen", package, "readiness", "--json"],
+        cwd=reproduced.root,
+        env=reproduced.env,
+        capture_output=True,
+        text=True,
+    )
+    report = json.loads(result.stdout)
+    checks = {check["name"]: check for check in report["checks"]}
+    assert checks["promotion gate"]["status"] == "PASS"
+    assert checks["documents agree with config"]["status"] == "PASS", checks["documents agree with config"]
+    assert checks["lock fresh"]["status"] == "PASS", checks["lock fresh"]
+    if placeholders:
+        assert result.returncode == 1
+        assert checks["governance answered"]["status"] == "FAIL"
+        assert len(checks["governance answered"]["problems"]) == len(placeholders)
+    else:
+        assert result.returncode == 0, result.stdout
+        assert report["ready"] is True
+
+
+def test_raising_the_gate_threshold_reruns_only_the_gate_and_fails(reproduced: Project) -> None:
+    config_path = reproduced.root / "ml-project.yaml"
+    original = config_path.read_text()
+    config = yaml.safe_load(original)
+    config["gate"]["threshold"] = unreachable_gate(config["gate"]["metric"])
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    try:
+        result = subprocess.run(
+            ["uv", "run", "--frozen", "dvc", "repro"],
+            cwd=reproduced.root,
+            env=reproduced.env,
+            capture_output=True,
+            text=True,
+        )
+    finally:
+        config_path.write_text(original)
+    assert result.returncode != 0
+    assert "gate failed" in result.stderr
+    assert "Running stage 'train'" not in result.stdout + result.stderr
+
+
+def test_unreachable_gate_answer_fails_the_pipeline_with_a_clear_message(
+    generated_variant: Variant, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    home = tmp_path_factory.mktemp(f"{generated_variant.name}-strict-gate")
+    metric = render_answers(generated_variant, home / "answers")["primary_metric"]
+    project = create_project(generated_variant, home, metric_gate=unreachable_gate(metric))
+    result = subprocess.run(
+        ["uv", "run", "--frozen", "dvc", "repro"], cwd=project.root, env=project.env, capture_output=True, text=True
+    )
+    assert result.returncode != 0
+    owner = project.answers["model_owner_email"]
+    for expected in ("gate failed", metric, str(project.answers["metric_gate"]), owner):
+        assert expected in result.stderr, expected
+
+
+def unreachable_gate(metric: str) -> float:
+    """A threshold no model trained on the sample data reaches."""
+    return 0.001 if metric in ("rmse", "mae") else 0.99
+
+
+def render_answers(variant: Variant, destination: Path) -> dict:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return render(variant, destination)
 
 
 def test_own_test_suite_passes(project: Project) -> None:

@@ -3,6 +3,7 @@ and a variant matrix that exercises every choice and every free-text question.""
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 
@@ -17,12 +18,24 @@ QUESTIONS = {
     if not name.startswith("_")
 }
 ASKED = {name: spec for name, spec in QUESTIONS.items() if spec.get("when") is not False}
-FREE_TEXT = [name for name, spec in ASKED.items() if spec.get("type") == "str" and "choices" not in spec]
+WITH_CHOICES = [name for name, spec in ASKED.items() if "choices" in spec]
+BOOLEANS = [name for name, spec in ASKED.items() if spec.get("type") == "bool"]
+OPEN_ANSWERS = [name for name in ASKED if name not in WITH_CHOICES and name not in BOOLEANS]
 
 
 def choice_values(spec: dict) -> list:
+    """Every value a choice question can take; templated choices are the union of their catalog."""
     choices = spec["choices"]
+    if isinstance(choices, str):  # e.g. "{{ metric_choices[problem_type] }}"
+        catalog = re.search(r"\{\{\s*(\w+)\[", choices).group(1)
+        return sorted({value for values in QUESTIONS[catalog]["default"].values() for value in values})
     return list(choices.values()) if isinstance(choices, dict) else list(choices)
+
+
+@pytest.fixture(scope="module")
+def rendered_answers(render_variant) -> list[dict]:
+    """The answers every variant renders with, derived defaults included."""
+    return [render_variant(variant)[1] for variant in load_variants()]
 
 
 def rejection(tmp_path: Path, **answers: str) -> str:
@@ -38,19 +51,26 @@ def test_every_asked_question_has_help() -> None:
     assert [name for name, spec in ASKED.items() if not str(spec.get("help", "")).strip()] == []
 
 
-def test_every_free_text_question_has_a_validator() -> None:
-    assert [name for name in FREE_TEXT if "validator" not in ASKED[name]] == []
+def test_every_open_question_has_a_validator() -> None:
+    assert [name for name in OPEN_ANSWERS if "validator" not in ASKED[name]] == []
 
 
-@pytest.mark.parametrize("question", [name for name, spec in ASKED.items() if "choices" in spec])
-def test_every_choice_appears_in_some_variant(question: str) -> None:
-    used = {variant.data.get(question, ASKED[question]["default"]) for variant in load_variants()}
+@pytest.mark.parametrize("question", WITH_CHOICES)
+def test_every_choice_appears_in_some_variant(question: str, rendered_answers: list[dict]) -> None:
+    used = {answers[question] for answers in rendered_answers}
     assert set(choice_values(ASKED[question])) - used == set()
 
 
-@pytest.mark.parametrize("question", FREE_TEXT)
-def test_every_free_text_question_has_a_non_default_value_in_some_variant(question: str) -> None:
-    assert any(question in variant.data for variant in load_variants())
+@pytest.mark.parametrize("question", BOOLEANS)
+def test_both_values_of_every_yes_no_question_appear(question: str, rendered_answers: list[dict]) -> None:
+    assert {answers[question] for answers in rendered_answers} == {True, False}
+
+
+@pytest.mark.parametrize("question", OPEN_ANSWERS)
+def test_every_open_question_has_a_non_default_value_in_some_variant(question: str) -> None:
+    default = ASKED[question].get("default")
+    chosen = [variant.data[question] for variant in load_variants() if question in variant.data]
+    assert [value for value in chosen if "{{" in str(default) or value != default]
 
 
 def test_problem_types_are_exactly_the_supported_three() -> None:
@@ -97,6 +117,38 @@ def test_variant_names_and_tags_are_well_formed() -> None:
         ({"python_version": "2.7"}, "python_version"),
         ({"problem_type": "clustering"}, "problem_type"),
         ({"license": "GPL-3.0"}, "license"),
+        ({"model_owner_name": ""}, "Enter a name"),
+        ({"model_owner_name": "x" * 101}, "100 characters"),
+        ({"model_owner_email": "owner"}, "email address"),
+        ({"business_owner": "  "}, "Enter a name"),
+        ({"on_call_contact": ""}, "escalation contact"),
+        ({"on_call_contact": "pager\nduty"}, "single line"),
+        ({"kpi_name": ""}, "Name the KPI"),
+        ({"kpi_measurement": "x" * 301}, "300 characters"),
+        ({"kpi_target": " "}, "State the target"),
+        ({"kpi_baseline": ""}, "baseline"),
+        ({"pilot_exit_criteria": "a\nb"}, "single line"),
+        ({"primary_metric": "rmse"}, "primary_metric"),
+        ({"problem_type": "regression", "primary_metric": "roc_auc"}, "primary_metric"),
+        ({"metric_gate": 1.5}, "between 0 and 1"),
+        ({"metric_gate": -0.1}, "between 0 and 1"),
+        ({"problem_type": "regression", "metric_gate": 0}, "greater than 0"),
+        ({"problem_type": "regression", "primary_metric": "r2", "metric_gate": -2}, "between -1 and 1"),
+        ({"false_negative_cost": 0}, "greater than 0"),
+        ({"latency_budget_ms": 0}, "positive number"),
+        ({"latency_budget_ms": -5}, "positive number"),
+        ({"peak_throughput_rps": 0}, "positive number"),
+        ({"retraining_trigger": "weekly"}, "retraining_trigger"),
+        ({"retraining_schedule": "every monday"}, "five cron fields"),
+        ({"retraining_schedule": "0 6 * *"}, "five cron fields"),
+        ({"drift_threshold": 0}, "PSI threshold"),
+        ({"drift_threshold": 1.5}, "PSI threshold"),
+        ({"drift_min_window": 10}, "at least 30 rows"),
+        ({"fallback_mode": "retry"}, "fallback_mode"),
+        ({"rollback_approver": ""}, "Name the approver"),
+        ({"rollback_target_minutes": 0}, "minutes from 1"),
+        ({"data_sources": ""}, "Name the data sources"),
+        ({"prediction_log_retention_days": 0}, "days"),
     ],
 )
 def test_bad_answer_is_rejected_with_a_message_saying_what_to_fix(

@@ -15,6 +15,11 @@ from pathlib import Path
 from .config import load_params, load_project_config
 from .errors import ProjectError
 
+
+class NotReadyError(ProjectError):
+    """At least one readiness check failed."""
+
+
 # Stage modules are imported by the command that needs them: each DVC stage is its own
 # process, and importing scikit-learn and skops only where used keeps stages quick.
 
@@ -52,6 +57,22 @@ def run_evaluate(args: argparse.Namespace) -> str:
     return f"{summary} -> {args.metrics}"
 
 
+def run_gate(args: argparse.Namespace) -> str:
+    from .gate import gate_file
+
+    return gate_file(args.metrics, args.decision, load_project_config()).explain()
+
+
+def run_readiness(args: argparse.Namespace) -> str:
+    from .readiness import assess, render_json, render_table
+
+    report = assess(Path.cwd())
+    print(render_json(report) if args.json else render_table(report))
+    if not report.ready:
+        raise NotReadyError("not production-ready: fix every check marked FAIL")
+    return "" if args.json else "production-ready: no check fails"
+
+
 def run_example_request(args: argparse.Namespace) -> str:
     from .schema import COLUMNS
 
@@ -84,6 +105,15 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--metrics", type=Path, required=True)
     evaluate.set_defaults(handler=run_evaluate)
 
+    gate = commands.add_parser("gate", help="check the primary metric against the owner's promotion gate")
+    gate.add_argument("metrics", type=Path)
+    gate.add_argument("--decision", type=Path, required=True)
+    gate.set_defaults(handler=run_gate)
+
+    readiness = commands.add_parser("readiness", help="report what stops this project from being production-ready")
+    readiness.add_argument("--json", action="store_true", help="print the report as JSON")
+    readiness.set_defaults(handler=run_readiness)
+
     example = commands.add_parser("example-request", help="print a valid /predict request body (JSON)")
     example.set_defaults(handler=run_example_request)
     return parser
@@ -93,7 +123,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler: Callable[[argparse.Namespace], str] = args.handler
     try:
-        print(handler(args))
+        if summary := handler(args):
+            print(summary)
     except ProjectError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -11,7 +11,7 @@ import enum
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -40,8 +40,76 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class Person(_Strict):
+    name: str = Field(min_length=1)
+    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class Owners(_Strict):
+    model_owner: Person
+    business_owner: str = Field(min_length=1)
+    on_call: str = Field(min_length=1)
+
+
+class Kpi(_Strict):
+    name: str = Field(min_length=1)
+    measurement: str = Field(min_length=1)
+    target: str = Field(min_length=1)
+    baseline: str = Field(min_length=1)
+    pilot_exit_criteria: str = Field(min_length=1)
+
+
+class Gate(_Strict):
+    metric: str = Field(min_length=1)
+    threshold: float = Field(allow_inf_nan=False)
+
+
+class Decision(_Strict):
+    false_negative_cost: float = Field(gt=0)
+
+
+class ServiceSettings(_Strict):
+    latency_budget_ms: int = Field(gt=0)
+    peak_throughput_rps: int = Field(gt=0)
+    fallback: Literal["error", "rule_based", "last_good"]
+
+
+class Monitoring(_Strict):
+    drift_threshold: float = Field(gt=0)
+    min_window: int = Field(ge=30)
+
+
+class Retraining(_Strict):
+    trigger: Literal["schedule", "drift", "both"]
+    schedule: str | None
+
+
+class Rollback(_Strict):
+    approver: str = Field(min_length=1)
+    target_minutes: int = Field(gt=0)
+
+
+class DataGovernance(_Strict):
+    sources: str = Field(min_length=1)
+    contains_personal_data: bool
+    redact_personal_data_in_logs: bool
+    prediction_log_retention_days: int | None = Field(gt=0)
+    regulatory_review_required: bool
+
+
 class ProjectConfig(_Strict):
+    """Everything `ml-project.yaml` holds: identity, owners, gates, budgets and policies."""
+
     problem_type: ProblemType
+    owners: Owners
+    kpi: Kpi
+    gate: Gate
+    decision: Decision | None = None
+    service: ServiceSettings
+    monitoring: Monitoring
+    retraining: Retraining
+    rollback: Rollback
+    data: DataGovernance
 
 
 class SplitParams(_Strict):

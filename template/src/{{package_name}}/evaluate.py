@@ -13,21 +13,8 @@ from sklearn.pipeline import Pipeline
 from .artifacts import load_model
 from .errors import ProjectError
 from .features import build_features
+from .metrics import METRICS
 from .schema import TARGET, read_csv
-
-# Metric name in params.yaml -> (scikit-learn scorer, sign that makes "higher is better" scores readable).
-METRICS: dict[str, tuple[str, int]] = {
-    "accuracy": ("accuracy", 1),
-    "balanced_accuracy": ("balanced_accuracy", 1),
-    "f1": ("f1", 1),
-    "f1_macro": ("f1_macro", 1),
-    "roc_auc": ("roc_auc", 1),
-    "roc_auc_ovr": ("roc_auc_ovr", 1),
-    "log_loss": ("neg_log_loss", -1),
-    "rmse": ("neg_root_mean_squared_error", -1),
-    "mae": ("neg_mean_absolute_error", -1),
-    "r2": ("r2", 1),
-}
 
 
 class UnknownMetricError(ProjectError):
@@ -42,8 +29,8 @@ def score(model: Pipeline, rows: pd.DataFrame, metric_names: Iterable[str]) -> d
     features, target = build_features(rows), rows[TARGET.name]
     results = {}
     for name in metric_names:
-        scorer_name, sign = METRICS[name]
-        results[name] = round(sign * float(get_scorer(scorer_name)(model, features, target)), 6)
+        metric = METRICS[name]
+        results[name] = round(metric.sign * float(get_scorer(metric.scorer)(model, features, target)), 6)
     return results
 
 

@@ -1,0 +1,194 @@
+"""The readiness report: what still stops this project from being production-ready.
+
+Each check reads the project as it is on disk (config, documents, pipeline results, lock,
+DVC and CI files) and says PASS, WARN or FAIL with what to do. The project is ready when
+nothing FAILs.
+"""
+
+from __future__ import annotations
+
+import configparser
+import json
+import re
+import subprocess
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .config import PROJECT_CONFIG_PATH, ConfigError, ProjectConfig, load_project_config
+
+PLACEHOLDER_TEXT = "UNASSIGNED"
+PLACEHOLDER_DOMAIN = "@example.invalid"
+GOVERNANCE_DOCUMENTS = ("docs/OWNERSHIP.md", "docs/MODEL_CARD.md", "docs/RUNBOOK.md", ".github/CODEOWNERS")
+CODEOWNERS_PATH = ".github/CODEOWNERS"
+# Documents quote config values as `dotted.key = value`, so people see where a value lives.
+QUOTED_VALUE = re.compile(r"`([a-z_]+(?:\.[a-z_]+)+) = ([^`]*)`")
+GATE_DECISION_PATH = Path("gate.json")
+CI_WORKFLOW_PATH = Path(".github/workflows/ci.yml")
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str  # PASS, WARN or FAIL
+    detail: str
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Report:
+    checks: list[Check]
+
+    @property
+    def ready(self) -> bool:
+        return all(check.status != "FAIL" for check in self.checks)
+
+
+def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """Every leaf of a nested mapping under its dotted key: `a: {b: 1}` gives `a.b` = 1."""
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    leaves: dict[str, Any] = {}
+    for key, value in tree.items():
+        leaves.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    return leaves
+
+
+def is_placeholder(value: Any) -> bool:
+    return isinstance(value, str) and (value.strip() == PLACEHOLDER_TEXT or value.endswith(PLACEHOLDER_DOMAIN))
+
+
+def check_placeholders(settings: dict[str, Any]) -> Check:
+    placeholders = sorted(key for key, value in settings.items() if is_placeholder(value))
+    if placeholders:
+        return Check(
+            "governance answered",
+            "FAIL",
+            f"{len(placeholders)} field(s) in ml-project.yaml still hold placeholders",
+            placeholders,
+        )
+    return Check("governance answered", "PASS", "owners, KPI, rollback and data sources are filled in")
+
+
+def agrees(quoted: str, value: Any) -> bool:
+    """Whether a document's quoted text states `value` (numbers compare as numbers)."""
+    if isinstance(value, bool) or value is None:
+        return quoted.strip() == {True: "true", False: "false", None: "null"}[value]
+    if isinstance(value, int | float):
+        try:
+            return float(quoted) == float(value)
+        except ValueError:
+            return False
+    return quoted.strip() == str(value)
+
+
+def check_documents(root: Path, settings: dict[str, Any]) -> Check:
+    problems = []
+    for name in GOVERNANCE_DOCUMENTS:
+        path = root / name
+        if not path.is_file():
+            problems.append(f"{name}: missing")
+            continue
+        for key, quoted in QUOTED_VALUE.findall(path.read_text(encoding="utf-8")):
+            if key not in settings:
+                problems.append(f"{name}: quotes `{key}`, which ml-project.yaml does not have")
+            elif not agrees(quoted, settings[key]):
+                problems.append(f"{name}: says {key} = {quoted}, ml-project.yaml says {settings[key]!r}")
+    owner_email = settings.get("owners.model_owner.email", "")
+    codeowners = root / CODEOWNERS_PATH
+    if codeowners.is_file() and owner_email not in codeowners.read_text(encoding="utf-8").split():
+        problems.append(f"{CODEOWNERS_PATH}: does not name the model owner {owner_email}")
+    if problems:
+        return Check("documents agree with config", "FAIL", "update the documents or ml-project.yaml", problems)
+    return Check("documents agree with config", "PASS", "every quoted value matches ml-project.yaml")
+
+
+def check_gate(root: Path) -> Check:
+    path = root / GATE_DECISION_PATH
+    if not path.is_file():
+        return Check("promotion gate", "FAIL", "the gate has not run: `uv run dvc repro`")
+    decision = json.loads(path.read_text(encoding="utf-8"))
+    status = "PASS" if decision["passed"] else "FAIL"
+    relation = ">=" if decision["higher_is_better"] else "<="
+    detail = f"{decision['metric']} = {decision['value']} (needs {relation} {decision['threshold']})"
+    return Check("promotion gate", status, detail)
+
+
+def check_lock(root: Path) -> Check:
+    command = ["uv", "lock", "--check"]
+    try:
+        result = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=120)  # noqa: S603
+    except FileNotFoundError:
+        return Check("lock fresh", "FAIL", "uv is not installed, so the lock cannot be checked")
+    if result.returncode != 0:
+        detail = "uv.lock is out of date with pyproject.toml: run `uv lock`"
+        return Check("lock fresh", "FAIL", detail, [result.stderr.strip()])
+    return Check("lock fresh", "PASS", "uv.lock matches pyproject.toml")
+
+
+def check_dvc_remote(root: Path) -> Check:
+    parser = configparser.ConfigParser()
+    parser.read(root / ".dvc" / "config")
+    remote = parser.get("core", "remote", fallback=None)
+    url = parser.get(f"'remote \"{remote}\"'", "url", fallback=None) if remote else None
+    if not url:
+        return Check("data remote", "FAIL", "no default DVC remote: `uv run dvc remote add -d <name> <url>`")
+    if "://" not in url:
+        return Check("data remote", "WARN", f"default remote {remote!r} is a local folder ({url}); share it for a team")
+    return Check("data remote", "PASS", f"default remote {remote!r} at {url}")
+
+
+def check_monitoring(config: ProjectConfig) -> Check:
+    monitoring, retraining = config.monitoring, config.retraining
+    problems = []
+    if monitoring.drift_threshold > 1:
+        problems.append(f"monitoring.drift_threshold {monitoring.drift_threshold} is above 1: no drift would alert")
+    if retraining.trigger in ("schedule", "both") and not retraining.schedule:
+        problems.append(f"retraining.trigger is {retraining.trigger!r} but retraining.schedule is empty")
+    if problems:
+        return Check("monitoring and retraining", "FAIL", "thresholds or schedule unusable", problems)
+    detail = f"drift threshold {monitoring.drift_threshold} over windows of {monitoring.min_window}+ rows"
+    return Check("monitoring and retraining", "PASS", f"{detail}; retraining on {retraining.trigger}")
+
+
+def check_ci(root: Path) -> Check:
+    if (root / CI_WORKFLOW_PATH).is_file():
+        return Check("CI workflow", "PASS", f"{CI_WORKFLOW_PATH} runs lint, tests and the pipeline")
+    return Check("CI workflow", "FAIL", f"{CI_WORKFLOW_PATH} is missing")
+
+
+def assess(root: Path) -> Report:
+    """Run every check against the project at `root`."""
+    try:
+        config = load_project_config(root / PROJECT_CONFIG_PATH)
+    except ConfigError as error:
+        return Report([Check("config valid", "FAIL", str(error))])
+    settings = flatten(yaml.safe_load((root / PROJECT_CONFIG_PATH).read_text(encoding="utf-8")))
+    return Report(
+        [
+            check_placeholders(settings),
+            check_documents(root, settings),
+            check_gate(root),
+            check_lock(root),
+            check_dvc_remote(root),
+            check_monitoring(config),
+            check_ci(root),
+        ]
+    )
+
+
+def render_table(report: Report) -> str:
+    """The report as a plain-text table, problems indented under their check."""
+    width = max(len(check.name) for check in report.checks)
+    indent = " " * (6 + width + 2)
+    lines = []
+    for check in report.checks:
+        lines.append(f"{check.status.ljust(4)}  {check.name.ljust(width)}  {check.detail}")
+        lines += [f"{indent}- {problem}" for problem in check.problems]
+    return "\n".join(lines)
+
+
+def render_json(report: Report) -> str:
+    return json.dumps({"ready": report.ready, "checks": [asdict(check) for check in report.checks]}, indent=2)
