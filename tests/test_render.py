@@ -188,3 +188,56 @@ def test_license_text_matches_the_answer(license_id: str, marker: str, tmp_path:
     assert marker in text
     assert text.endswith("\n")
     assert not text.endswith("\n\n")
+
+
+GOVERNANCE_KEYS = {
+    "model_owner_name": "owners.model_owner.name",
+    "model_owner_email": "owners.model_owner.email",
+    "business_owner": "owners.business_owner",
+    "on_call_contact": "owners.on_call",
+    "kpi_name": "kpi.name",
+    "kpi_measurement": "kpi.measurement",
+    "kpi_target": "kpi.target",
+    "kpi_baseline": "kpi.baseline",
+    "pilot_exit_criteria": "kpi.pilot_exit_criteria",
+    "primary_metric": "gate.metric",
+    "metric_gate": "gate.threshold",
+    "latency_budget_ms": "service.latency_budget_ms",
+    "peak_throughput_rps": "service.peak_throughput_rps",
+    "fallback_mode": "service.fallback",
+    "drift_threshold": "monitoring.drift_threshold",
+    "drift_min_window": "monitoring.min_window",
+    "retraining_trigger": "retraining.trigger",
+    "rollback_approver": "rollback.approver",
+    "rollback_target_minutes": "rollback.target_minutes",
+    "data_sources": "data.sources",
+    "contains_personal_data": "data.contains_personal_data",
+    "regulatory_review_required": "data.regulatory_review_required",
+}
+
+
+def dotted(tree: dict, key: str) -> object:
+    for part in key.split("."):
+        tree = tree[part]
+    return tree
+
+
+def test_governance_answers_reach_ml_project_yaml_literally(project: Path, answers: dict) -> None:
+    config = yaml.safe_load((project / "ml-project.yaml").read_text(encoding="utf-8"))
+    assert {question: dotted(config, key) for question, key in GOVERNANCE_KEYS.items()} == {
+        question: answers[question] for question in GOVERNANCE_KEYS
+    }
+    schedule = answers["retraining_schedule"] if answers["retraining_trigger"] != "drift" else None
+    assert config["retraining"]["schedule"] == schedule
+
+
+def test_documents_quote_the_config_they_describe(project: Path) -> None:
+    config = yaml.safe_load((project / "ml-project.yaml").read_text(encoding="utf-8"))
+    quoted = re.compile(r"`([a-z_]+(?:\.[a-z_]+)+) = ([^`]*)`")
+    for document in ("docs/OWNERSHIP.md", "docs/MODEL_CARD.md", "docs/RUNBOOK.md"):
+        pairs = quoted.findall((project / document).read_text(encoding="utf-8"))
+        assert pairs, document
+        for key, text in pairs:
+            value = dotted(config, key)
+            expected = str(value).lower() if isinstance(value, bool) else str(value)
+            assert text == expected, f"{document}: {key}"

@@ -6,6 +6,7 @@ committed page differs from what this produces.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,13 @@ def _cell(value: Any) -> str:
     return text.replace("|", "\\|") if text else "—"
 
 
+def _asked(when: Any) -> str:
+    if when is None:
+        return "always"
+    condition = str(when).strip().removeprefix("{{").removesuffix("}}").strip()
+    return f"when `{_cell(condition)}`"
+
+
 def _default(value: Any) -> str:
     if value in (None, ""):
         return "—"
@@ -38,10 +46,15 @@ def _default(value: Any) -> str:
     return f"`{_cell(value)}`"
 
 
-def _choices(spec: dict[str, Any]) -> str:
+def _choices(spec: dict[str, Any], questions: dict[str, Any]) -> str:
     choices = spec.get("choices")
     if not choices:
         return "—"
+    if isinstance(choices, str):  # looked up in a computed catalog, e.g. metric_choices[problem_type]
+        catalog = re.search(r"\{\{\s*(\w+)\[\s*(\w+)", choices)
+        by_answer = questions[catalog.group(1)]["default"]
+        lines = [f"{key}: {', '.join(f'`{value}`' for value in values)}" for key, values in by_answer.items()]
+        return f"by `{catalog.group(2)}`:<br>" + "<br>".join(lines)
     if isinstance(choices, dict):
         return "<br>".join(f"`{value}`: {_cell(label)}" for label, value in choices.items())
     return ", ".join(f"`{choice}`" for choice in choices)
@@ -50,13 +63,18 @@ def _choices(spec: dict[str, Any]) -> str:
 def render_reference(copier_yml: Path = ROOT / "copier.yml") -> str:
     """The Markdown reference for every asked question in `copier_yml`."""
     questions = yaml.safe_load(copier_yml.read_text(encoding="utf-8"))
-    rows = ["| Question | What to answer | Default | Choices | Validated |", "| --- | --- | --- | --- | --- |"]
+    rows = [
+        "| Question | What to answer | Asked | Default | Choices | Validated |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
     for name, spec in questions.items():
         if name.startswith("_") or spec.get("when") is False:
             continue
         validated = "yes" if "validator" in spec or "choices" in spec else "no"
         default = _default(spec.get("default"))
-        rows.append(f"| `{name}` | {_cell(spec.get('help', ''))} | {default} | {_choices(spec)} | {validated} |")
+        choices = _choices(spec, questions)
+        asked = _asked(spec.get("when"))
+        rows.append(f"| `{name}` | {_cell(spec.get('help', ''))} | {asked} | {default} | {choices} | {validated} |")
     return HEADER + "\n".join(rows) + "\n"
 
 
