@@ -1,7 +1,8 @@
 """The project's command line: every pipeline stage and operation is a subcommand.
 
-`dvc.yaml` runs the pipeline stages through it; later operations (monitoring, promotion,
-rollback, readiness) join here, so there is one entry point to learn.
+`dvc.yaml` runs the pipeline stages through it, `readiness` reports what stands between the
+project and production, and later operations (monitoring, promotion, rollback) join here, so
+there is one entry point to learn.
 """
 
 from __future__ import annotations
