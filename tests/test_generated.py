@@ -127,6 +127,7 @@ def test_raising_the_gate_threshold_reruns_only_the_gate_and_fails(reproduced: P
         )
     finally:
         config_path.write_text(original)
+        reproduced.uv_run("dvc", "repro")  # back to the passing gate the later tests expect
     assert result.returncode != 0
     assert "gate failed" in result.stderr
     assert "Running stage 'train'" not in result.stdout + result.stderr
