@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import py_compile
@@ -241,3 +242,23 @@ def test_documents_quote_the_config_they_describe(project: Path) -> None:
             value = dotted(config, key)
             expected = str(value).lower() if isinstance(value, bool) else str(value)
             assert text == expected, f"{document}: {key}"
+
+
+def metric_directions(metrics_module: Path) -> dict[str, bool]:
+    """`METRICS` of a rendered metrics.py, read without importing it: name -> higher is better."""
+    tree = ast.parse(metrics_module.read_text(encoding="utf-8"))
+    assignments = [node for node in tree.body if isinstance(node, ast.AnnAssign)]
+    catalog = next(node.value for node in assignments if getattr(node.target, "id", "") == "METRICS")
+    directions = {}
+    for key, call in zip(catalog.keys, catalog.values, strict=True):
+        keywords = {keyword.arg: ast.literal_eval(keyword.value) for keyword in call.keywords}
+        directions[ast.literal_eval(key)] = keywords.get("higher_is_better", True)
+    return directions
+
+
+def test_questionnaire_metric_catalog_agrees_with_the_generated_code(project: Path, answers: dict) -> None:
+    directions = metric_directions(project / "src" / answers["package_name"] / "metrics.py")
+    for metric, (_, _, better) in answers["metric_ranges"].items():
+        assert directions[metric] is (better == "higher"), metric
+    offered = {metric for metrics in answers["metric_choices"].values() for metric in metrics}
+    assert offered <= directions.keys()
