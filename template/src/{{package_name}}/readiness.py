@@ -15,8 +15,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .config import PROJECT_CONFIG_PATH, ConfigError, ProjectConfig, load_project_config
 
 PLACEHOLDER_TEXT = "UNASSIGNED"
@@ -165,7 +163,7 @@ def assess(root: Path) -> Report:
         config = load_project_config(root / PROJECT_CONFIG_PATH)
     except ConfigError as error:
         return Report([Check("config valid", "FAIL", str(error))])
-    settings = flatten(yaml.safe_load((root / PROJECT_CONFIG_PATH).read_text(encoding="utf-8")))
+    settings = flatten(config.model_dump(mode="json"))
     return Report(
         [
             check_placeholders(settings),
