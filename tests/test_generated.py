@@ -1,8 +1,9 @@
 """Slow tier: each CI variant's generated project passes its own checks, judged by exit codes.
 
 Per variant, in order: render, `git init` and commit, `uv sync --frozen`, then the lock,
-the pipeline, the project's own tests and pre-commit, the data round trip through the DVC
-remote into a fresh clone, the service over HTTP, and the Bento build.
+the pipeline (and that a second run is a no-op), the readiness report, the promotion gate
+failing on an unreachable threshold, the project's own tests and pre-commit, the data round
+trip through the DVC remote into a fresh clone, the service over HTTP, and the Bento build.
 """
 
 from __future__ import annotations
