@@ -51,18 +51,22 @@ def read_metadata(model_path: Path) -> dict[str, Any]:
 
 
 def load_model(model_path: Path) -> tuple[Pipeline, dict[str, Any]]:
-    """Load a model after checking its hash and that it holds only trusted types."""
+    """Load a model after checking its hash and that it holds only trusted types.
+
+    The file is read once: the bytes that were hashed and type-checked are the bytes loaded.
+    """
     if not model_path.is_file():
         raise ModelArtifactError(f"{model_path} not found: run `uv run dvc repro` (or `dvc pull`) first")
     metadata = read_metadata(model_path)
-    actual = sha256_of(model_path)
+    data = model_path.read_bytes()
+    actual = hashlib.sha256(data).hexdigest()
     if actual != metadata.get("sha256"):
         raise ModelArtifactError(
             f"{model_path} does not match its metadata (sha256 {actual}, expected {metadata.get('sha256')}): "
             "retrain or restore both files together"
         )
-    untrusted = skops.io.get_untrusted_types(file=model_path)
+    untrusted = skops.io.get_untrusted_types(data=data)
     refused = [name for name in untrusted if not name.startswith(TRUSTED_MODULE_PREFIXES)]
     if refused:
         raise ModelArtifactError(f"{model_path} holds untrusted types, refusing to load: {', '.join(refused)}")
-    return skops.io.load(model_path, trusted=untrusted), metadata
+    return skops.io.loads(data, trusted=untrusted), metadata

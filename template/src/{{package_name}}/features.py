@@ -21,10 +21,17 @@ def categorical_columns() -> tuple[Column, ...]:
     return columns_with_role(Role.SEGMENT, Role.CATEGORICAL)
 
 
+def calendar_feature(column: Column, part: str) -> str:
+    """Name of the feature holding one calendar part of a timestamp column."""
+    return f"{column.name}_{part}"
+
+
 def numeric_feature_names() -> list[str]:
     """Numeric model inputs: the numeric columns plus calendar parts of each timestamp."""
     numeric = [column.name for column in columns_with_role(Role.NUMERIC)]
-    calendar = [f"{column.name}_{part}" for column in columns_with_role(Role.TIMESTAMP) for part in CALENDAR_PARTS]
+    calendar = [
+        calendar_feature(column, part) for column in columns_with_role(Role.TIMESTAMP) for part in CALENDAR_PARTS
+    ]
     return numeric + calendar
 
 
@@ -39,7 +46,7 @@ def build_features(rows: pd.DataFrame) -> pd.DataFrame:
         features[column.name] = rows[column.name].astype("float64")
     for column in columns_with_role(Role.TIMESTAMP):
         for part in CALENDAR_PARTS:
-            features[f"{column.name}_{part}"] = getattr(rows[column.name].dt, part).astype("float64")
+            features[calendar_feature(column, part)] = getattr(rows[column.name].dt, part).astype("float64")
     return features
 
 

@@ -36,9 +36,10 @@ def fit(rows: pd.DataFrame, problem_type: ProblemType, params: TrainParams) -> P
 
 def lineage(train_path: Path, problem_type: ProblemType, params: TrainParams, rows: int) -> dict[str, Any]:
     """What a reviewer needs to trace a model back to its data, code and settings."""
+    trained_at = datetime.now(UTC)
     return {
-        "version": datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"),
-        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "version": trained_at.strftime("%Y%m%dT%H%M%SZ"),
+        "trained_at": trained_at.isoformat(timespec="seconds"),
         "problem_type": problem_type.value,
         "target": TARGET.name,
         "schema_version": SCHEMA_VERSION,
