@@ -39,7 +39,7 @@ def tests(session: nox.Session) -> None:
 @nox.parametrize("variant", VARIANT_PARAMS)
 def generated(session: nox.Session, variant: str) -> None:
     """Slow tier for one variant: the generated project's own sync, pipeline, tests, pre-commit, service."""
-    session.run("pytest", "-m", "slow", f"--variants={variant}", *session.posargs)
+    session.run("pytest", "-m", "slow", f"--variants={variant}", f"--pipeline-variants={variant}", f"--s3-variants={variant}", *session.posargs)
 
 
 @nox.session(default=False)

@@ -18,6 +18,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="tag:ci",
         help="variants whose generated projects the slow tier checks: tag:<tag>, all, or comma-separated names",
     )
+    parser.addoption(
+        "--pipeline-variants",
+        default="tag:pipeline",
+        help="variants whose pipeline the slow tier reproduces in a fresh clone (same forms as --variants)",
+    )
+    parser.addoption(
+        "--s3-variants",
+        default="tag:s3",
+        help="variants pushed to and pulled from a local S3 server (those tagged s3 among the selection)",
+    )
 
 
 def selected_variants(selection: str) -> list[Variant]:
@@ -36,8 +46,17 @@ def selected_variants(selection: str) -> list[Variant]:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Parametrize the slow tier's `generated_variant` over the selected variants."""
     if "generated_variant" in metafunc.fixturenames:
-        chosen = selected_variants(metafunc.config.getoption("--variants"))
+        # Variants tagged "s3" need a local S3 server: tests/test_remotes.py runs them with one.
+        selection = selected_variants(metafunc.config.getoption("--variants"))
+        chosen = [variant for variant in selection if "s3" not in variant.tags]
         metafunc.parametrize("generated_variant", chosen, ids=[variant.name for variant in chosen], scope="module")
+    if "pipeline_variant" in metafunc.fixturenames:
+        chosen = selected_variants(metafunc.config.getoption("--pipeline-variants"))
+        metafunc.parametrize("pipeline_variant", chosen, ids=[variant.name for variant in chosen])
+    if "s3_variant" in metafunc.fixturenames:
+        selection = selected_variants(metafunc.config.getoption("--s3-variants"))
+        chosen = [variant for variant in selection if "s3" in variant.tags]
+        metafunc.parametrize("s3_variant", chosen, ids=[variant.name for variant in chosen], scope="module")
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

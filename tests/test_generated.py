@@ -1,9 +1,11 @@
 """Slow tier: each CI variant's generated project passes its own checks, judged by exit codes.
 
-Per variant, in order: render, `git init` and commit, `uv sync --frozen`, then the lock,
+Per CI variant, in order: render, `git init` and commit, `uv sync --frozen`, then the lock,
 the pipeline (and that a second run is a no-op), the readiness report, the promotion gate
-failing on an unreachable threshold, the project's own tests and pre-commit, the data round
-trip through the DVC remote into a fresh clone, the service over HTTP, and the Bento build.
+failing on an unreachable threshold, the project's own tests and pre-commit, data and model
+registry round trip through the DVC remote into a fresh clone that is up to date, the
+service over HTTP, and the Bento build. Per pipeline variant (every problem type with every
+model family): the pipeline reproduced from scratch in a fresh clone, and its own tests.
 """
 
 from __future__ import annotations
@@ -168,17 +170,39 @@ def test_pre_commit_passes(project: Project) -> None:
     project.uv_run("pre-commit", "run", "--all-files", "--show-diff-on-failure")
 
 
-def test_fresh_clone_pulls_the_data_from_the_remote(reproduced: Project) -> None:
-    reproduced.uv_run("dvc", "commit", "--force")
-    reproduced.uv_run("dvc", "push")
-    reproduced.run("git", "add", "-A")
-    reproduced.run("git", "commit", "-q", "-m", "Record the pipeline run")
+def clone_and_pull(project: Project, clone: Path, *targets: str) -> None:
+    """Push what DVC tracks (or just `targets`), commit, then clone and pull the data into the clone."""
+    project.uv_run("dvc", "commit", "--force", *targets)
+    project.uv_run("dvc", "push", *targets)
+    project.run("git", "add", "-A")
+    project.run("git", "commit", "-q", "--allow-empty", "-m", "Record the data")
+    project.run("git", "clone", "-q", str(project.root), str(clone))
+    project.run("uv", "sync", "--frozen", cwd=clone)
+    project.uv_run("dvc", "pull", *targets, cwd=clone)
+
+
+def test_fresh_clone_pulls_data_and_models_and_is_up_to_date(reproduced: Project) -> None:
     clone = reproduced.root.parent / "clone"
-    reproduced.run("git", "clone", "-q", str(reproduced.root), str(clone))
-    reproduced.run("uv", "sync", "--frozen", cwd=clone)
-    reproduced.uv_run("dvc", "pull", cwd=clone)
-    for tracked in ("data/raw/customers.csv", "models/model.skops", "models/model.json"):
+    clone_and_pull(reproduced, clone)
+    promoted = json.loads((clone / "models/registry/promoted.json").read_text())["promoted"]
+    model = f"models/registry/versions/{promoted}/model.skops"
+    for tracked in ("data/raw/customers.csv", model, "metrics.json"):
         assert (clone / tracked).read_bytes() == (reproduced.root / tracked).read_bytes(), tracked
+    assert json.loads(reproduced.uv_run("dvc", "status", "--json", cwd=clone).stdout) == {}
+
+
+def test_pipeline_runs_from_a_fresh_clone(pipeline_variant: Variant, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Every problem type with every model family: clone, pull the raw data, reproduce, test."""
+    project = create_project(pipeline_variant, tmp_path_factory.mktemp(pipeline_variant.name))
+    clone = project.root.parent / "clone"
+    clone_and_pull(project, clone, "data/raw/customers.csv.dvc")
+    project.uv_run("dvc", "repro", cwd=clone)
+    metrics = json.loads((clone / "metrics.json").read_text())
+    gate = yaml.safe_load((clone / "ml-project.yaml").read_text())["gate"]
+    assert gate["metric"] in metrics
+    assert json.loads((clone / "gate.json").read_text())["passed"] is True
+    assert (clone / "models/registry/promoted.json").is_file()
+    project.uv_run("pytest", "-q", "-p", "no:cacheprovider", cwd=clone)
 
 
 def test_service_answers_over_http(reproduced: Project) -> None:
@@ -199,8 +223,28 @@ def test_service_answers_over_http(reproduced: Project) -> None:
         assert "bentoml_service_request" in text
 
 
-def test_bento_builds_with_the_model(reproduced: Project) -> None:
+def test_bento_builds_with_the_registry(reproduced: Project) -> None:
     reproduced.uv_run("bentoml", "build", "--output", "tag")
-    bentos = list((Path(reproduced.env["BENTOML_HOME"]) / "bentos").glob("*/*/src/models/model.skops"))
-    assert len(bentos) == 1
-    assert bentos[0].read_bytes() == (reproduced.root / "models/model.skops").read_bytes()
+    pointers = list((Path(reproduced.env["BENTOML_HOME"]) / "bentos").glob("*/*/src/models/registry/promoted.json"))
+    assert len(pointers) == 1
+    promoted = json.loads(pointers[0].read_text())["promoted"]
+    model = f"versions/{promoted}/model.skops"
+    assert (pointers[0].parent / model).read_bytes() == (reproduced.root / "models/registry" / model).read_bytes()
+
+
+def test_metrics_and_plots_diff_between_commits(reproduced: Project) -> None:
+    """Runs last: it retrains with another seed (tolerance lifted, so the gate judges only the threshold)."""
+    reproduced.run("git", "add", "-A")
+    reproduced.run("git", "commit", "-q", "--allow-empty", "-m", "Before the experiment")
+    params_path, config_path = reproduced.root / "params.yaml", reproduced.root / "ml-project.yaml"
+    params, config = yaml.safe_load(params_path.read_text()), yaml.safe_load(config_path.read_text())
+    params["split"]["seed"] += 1
+    config["gate"]["regression_tolerance"] = 1.0
+    params_path.write_text(yaml.safe_dump(params, sort_keys=False))
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    reproduced.uv_run("dvc", "repro")
+
+    metrics_diff = json.loads(reproduced.uv_run("dvc", "metrics", "diff", "--json").stdout)
+    assert config["gate"]["metric"] in metrics_diff["metrics.json"]
+    plots_diff = json.loads(reproduced.uv_run("dvc", "plots", "diff", "--json").stdout)
+    assert plots_diff, "dvc plots diff found no plots"

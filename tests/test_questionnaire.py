@@ -84,7 +84,7 @@ def test_problem_types_are_exactly_the_supported_three() -> None:
 def test_variant_names_and_tags_are_well_formed() -> None:
     variants = load_variants()
     assert len({variant.name for variant in variants}) == len(variants)
-    assert {tag for variant in variants for tag in variant.tags} <= {"ci", "default", "render"}
+    assert {tag for variant in variants for tag in variant.tags} <= {"ci", "default", "pipeline", "render", "s3"}
     assert [variant.name for variant in variants if "default" in variant.tags] == ["binary-defaults"]
     assert all(set(variant.data) <= ASKED.keys() for variant in variants)
 

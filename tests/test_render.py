@@ -20,6 +20,7 @@ from tools.variants import Variant, render
 
 EXPECTED_FILES = {
     ".copier-answers.yml",
+    ".env.example",
     ".dvc/.gitignore",
     ".dvc/config",
     ".dvcignore",
@@ -45,24 +46,37 @@ EXPECTED_FILES = {
     "src/{package}/config.py",
     "src/{package}/data.py",
     "src/{package}/errors.py",
+    "src/{package}/estimator.py",
     "src/{package}/evaluate.py",
     "src/{package}/features.py",
     "src/{package}/gate.py",
     "src/{package}/metrics.py",
+    "src/{package}/plots.py",
+    "src/{package}/predict.py",
+    "src/{package}/profile.py",
     "src/{package}/readiness.py",
+    "src/{package}/registry.py",
     "src/{package}/schema.py",
     "src/{package}/service.py",
     "src/{package}/split.py",
+    "src/{package}/tracking.py",
     "src/{package}/train.py",
     "tests/conftest.py",
     "tests/contract_rows.py",
+    "tests/registry_entries.py",
+    "tests/test_evaluate.py",
     "tests/test_features.py",
     "tests/test_gate.py",
     "tests/test_readiness.py",
+    "tests/test_registry.py",
     "tests/test_schema.py",
     "tests/test_service.py",
     "tests/test_train.py",
     "uv.lock",
+}
+# Files only some answers produce: (answer, value) -> files.
+OPTIONAL_FILES = {
+    ("experiment_tracking", "mlflow"): {"tests/test_tracking.py"},
 }
 
 # GitHub Actions expressions use `${{ ... }}` on purpose; anything else that looks like Jinja was left unrendered.
@@ -75,8 +89,8 @@ def files_in(project: Path) -> set[str]:
 
 
 def test_exact_file_set(project: Path, answers: dict) -> None:
-    expected = {name.format(package=answers["package_name"]) for name in EXPECTED_FILES}
-    assert files_in(project) == expected
+    names = EXPECTED_FILES.union(*(files for (key, value), files in OPTIONAL_FILES.items() if answers[key] == value))
+    assert files_in(project) == {name.format(package=answers["package_name"]) for name in names}
 
 
 def rendered_forms(value: str) -> list[str]:
@@ -148,6 +162,24 @@ def test_lock_names_the_rendered_project(project: Path) -> None:
     lock = tomllib.loads((project / "uv.lock").read_text())
     editable = [package["name"] for package in lock["package"] if package["source"].get("editable") == "."]
     assert editable == [name]
+
+
+def test_lock_installs_the_groups_pyproject_names(project: Path, answers: dict) -> None:
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    lock = tomllib.loads((project / "uv.lock").read_text())
+    own = next(package for package in lock["package"] if package["source"].get("editable") == ".")
+    groups = pyproject["tool"]["uv"]["default-groups"]
+    assert own.get("default-groups", ["dev"]) == groups
+    assert ("remote-" + answers["dvc_remote"] in groups) is (answers["dvc_remote"] != "local")
+    assert ("tracking" in groups) is (answers["experiment_tracking"] == "mlflow")
+
+
+def test_model_family_reaches_the_dependencies_and_params(project: Path, answers: dict) -> None:
+    dependencies = tomllib.loads((project / "pyproject.toml").read_text())["project"]["dependencies"]
+    estimator = yaml.safe_load((project / "params.yaml").read_text())["train"]["estimator"]
+    lightgbm = answers["model_family"] == "lightgbm"
+    assert any(dependency.startswith("lightgbm") for dependency in dependencies) is lightgbm
+    assert ("num_leaves" in estimator) is lightgbm
 
 
 def test_answers_round_trip_through_the_answers_file(variant: Variant, project: Path) -> None:

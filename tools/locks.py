@@ -16,6 +16,13 @@ from tools.variants import ROOT, Variant, load_variants, render
 
 LOCK_DIR = ROOT / "includes" / "locks"
 NAME_PLACEHOLDER = "{{ project_slug }}"
+OWN_SOURCE = 'source = { editable = "." }\n'
+# uv records the project's default groups in its own entry, and omits them when they are
+# just ["dev"]; the groups follow the answers, so that line is rendered, not stored.
+DEFAULT_GROUPS_LINE = re.compile(r"^default-groups = .*\n", re.MULTILINE)
+DEFAULT_GROUPS_TEMPLATE = (
+    '{% if uv_default_groups != ["dev"] %}default-groups = {{ uv_default_groups | tojson }}\n{% endif %}'
+)
 
 
 def lock_path(dependency_set: str) -> Path:
@@ -31,7 +38,10 @@ def to_template(lock_text: str, project_slug: str) -> str:
         raise ValueError(f"expected one package entry named {project_slug!r} in the lock, found {count}")
     if "{{" in lock_text or "{%" in lock_text:
         raise ValueError("the lock contains Jinja syntax; it cannot be shipped as a template include")
-    return templated
+    own_entry_start = templated.index(f'name = "{NAME_PLACEHOLDER}"')
+    source_end = templated.index(OWN_SOURCE, own_entry_start) + len(OWN_SOURCE)
+    rest = DEFAULT_GROUPS_LINE.sub("", templated[source_end:], count=1)
+    return templated[:source_end] + DEFAULT_GROUPS_TEMPLATE + rest
 
 
 def representatives(variants: list[Variant], workdir: Path) -> dict[str, tuple[Variant, Path, str]]:

@@ -1,7 +1,8 @@
 """The model file and its metadata: save with lineage, verify, load safely.
 
-Models are stored with skops, never pickle: loading refuses any type outside the
-trusted libraries, and the SHA-256 recorded at training time must match the file.
+Models are stored with skops, never pickle: loading refuses any type that is neither on
+skops' own safe list nor named in `estimator.TRUSTED_TYPES`, and the SHA-256 recorded at
+training time must match the file.
 """
 
 from __future__ import annotations
@@ -9,14 +10,17 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
-
-import skops.io
-from sklearn.pipeline import Pipeline
+from typing import TYPE_CHECKING, Any
 
 from .errors import ProjectError
 
-TRUSTED_MODULE_PREFIXES = ("sklearn.", "numpy.", "scipy.")
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
+
+# skops and the estimator are imported where a model is saved or loaded: importing skops
+# imports most of scikit-learn, which stages that only read metadata (gate, register) skip.
+
+MODEL_FILE = "model.skops"
 
 
 class ModelArtifactError(ProjectError):
@@ -35,6 +39,8 @@ def sha256_of(path: Path) -> str:
 
 def save_model(model: Pipeline, model_path: Path, metadata: dict[str, Any]) -> dict[str, Any]:
     """Write the model and its metadata (with the file's hash); return the metadata written."""
+    import skops.io
+
     model_path.parent.mkdir(parents=True, exist_ok=True)
     skops.io.dump(model, model_path)
     recorded = {**metadata, "sha256": sha256_of(model_path)}
@@ -55,6 +61,10 @@ def load_model(model_path: Path) -> tuple[Pipeline, dict[str, Any]]:
 
     The file is read once: the bytes that were hashed and type-checked are the bytes loaded.
     """
+    import skops.io
+
+    from .estimator import TRUSTED_TYPES
+
     if not model_path.is_file():
         raise ModelArtifactError(f"{model_path} not found: run `uv run dvc repro` (or `dvc pull`) first")
     metadata = read_metadata(model_path)
@@ -66,7 +76,10 @@ def load_model(model_path: Path) -> tuple[Pipeline, dict[str, Any]]:
             "retrain or restore both files together"
         )
     untrusted = skops.io.get_untrusted_types(data=data)
-    refused = [name for name in untrusted if not name.startswith(TRUSTED_MODULE_PREFIXES)]
+    refused = [name for name in untrusted if name not in TRUSTED_TYPES]
     if refused:
-        raise ModelArtifactError(f"{model_path} holds untrusted types, refusing to load: {', '.join(refused)}")
+        raise ModelArtifactError(
+            f"{model_path} holds types not in estimator.TRUSTED_TYPES, refusing to load: {', '.join(refused)} "
+            "(add a type there only after reviewing where it comes from)"
+        )
     return skops.io.loads(data, trusted=untrusted), metadata

@@ -43,25 +43,49 @@ def run_split(args: argparse.Namespace) -> str:
     return f"split {len(train) + len(test)} rows: {len(train)} train -> {args.train}, {len(test)} test -> {args.test}"
 
 
+def run_features(args: argparse.Namespace) -> str:
+    from .features import features_files
+
+    written = features_files(args.inputs, args.output_dir)
+    return "model inputs -> " + ", ".join(str(path) for path in written)
+
+
 def run_train(args: argparse.Namespace) -> str:
     from .train import train_file
 
-    metadata = train_file(args.input, args.model, load_project_config().problem_type, load_params().train)
-    return f"trained model {metadata['version']} on {metadata['training_rows']} rows -> {args.model}"
+    metadata = train_file(args.input, args.data_pointer, args.model_dir, load_project_config(), load_params().train)
+    threshold = metadata.get("decision_threshold")
+    decided = f", decision threshold {threshold}" if threshold is not None else ""
+    return f"trained model {metadata['version']} on {metadata['training_rows']} rows{decided} -> {args.model_dir}"
 
 
 def run_evaluate(args: argparse.Namespace) -> str:
-    from .evaluate import evaluate_file
+    from .artifacts import MODEL_FILE, metadata_path, read_metadata
+    from .evaluate import evaluate_files
+    from .tracking import log_run
 
-    metrics = evaluate_file(args.input, args.model, args.metrics, load_params().evaluate.metrics)
-    summary = ", ".join(f"{name}={value}" for name, value in metrics.items())
-    return f"{summary} -> {args.metrics}"
+    params = load_params()
+    model_path = args.model_dir / MODEL_FILE
+    metrics = evaluate_files(args.input, model_path, args.metrics, args.reports, params.evaluate)
+    summary = ", ".join(f"{name}={value}" for name, value in metrics.items() if not isinstance(value, dict))
+    run_id = log_run(params.tracking, read_metadata(model_path), metrics, [model_path, metadata_path(model_path)])
+    tracked = f" (MLflow run {run_id})" if run_id else ""
+    return f"{summary} -> {args.metrics}, {args.reports}{tracked}"
 
 
 def run_gate(args: argparse.Namespace) -> str:
+    from .artifacts import MODEL_FILE, read_metadata
     from .gate import gate_file
+    from .registry import Registry
 
-    return gate_file(args.metrics, args.decision, load_project_config()).explain()
+    candidate = read_metadata(args.candidate / MODEL_FILE)["version"]
+    return gate_file(args.metrics, args.decision, load_project_config(), Registry(args.registry), candidate).explain()
+
+
+def run_register(args: argparse.Namespace) -> str:
+    from .registry import Registry, register_candidate
+
+    return register_candidate(Registry(args.registry), args.model_dir, args.metrics, args.reports, args.decision)
 
 
 def run_readiness(args: argparse.Namespace) -> str:
@@ -95,21 +119,38 @@ def build_parser() -> argparse.ArgumentParser:
     split.add_argument("--test", type=Path, required=True)
     split.set_defaults(handler=run_split)
 
+    features = commands.add_parser("features", help="compute model inputs from validated split files")
+    features.add_argument("inputs", type=Path, nargs="+")
+    features.add_argument("--output-dir", type=Path, required=True)
+    features.set_defaults(handler=run_features)
+
     train = commands.add_parser("train", help="fit the model and save it with its lineage")
-    train.add_argument("input", type=Path)
-    train.add_argument("--model", type=Path, required=True)
+    train.add_argument("input", type=Path, help="features file from the features stage")
+    train.add_argument("--data-pointer", type=Path, required=True, help="DVC pointer of the raw data (lineage)")
+    train.add_argument("--model-dir", type=Path, required=True)
     train.set_defaults(handler=run_train)
 
-    evaluate = commands.add_parser("evaluate", help="score the model on held-out rows")
-    evaluate.add_argument("input", type=Path)
-    evaluate.add_argument("--model", type=Path, required=True)
+    evaluate = commands.add_parser("evaluate", help="score the model on held-out rows, write metrics and reports")
+    evaluate.add_argument("input", type=Path, help="features file from the features stage")
+    evaluate.add_argument("--model-dir", type=Path, required=True)
     evaluate.add_argument("--metrics", type=Path, required=True)
+    evaluate.add_argument("--reports", type=Path, required=True)
     evaluate.set_defaults(handler=run_evaluate)
 
     gate = commands.add_parser("gate", help="check the primary metric against the owner's promotion gate")
     gate.add_argument("metrics", type=Path)
+    gate.add_argument("--candidate", type=Path, required=True, help="model directory of the candidate")
     gate.add_argument("--decision", type=Path, required=True)
+    gate.add_argument("--registry", type=Path, required=True)
     gate.set_defaults(handler=run_gate)
+
+    register = commands.add_parser("register", help="add a candidate that passed the gate to the registry")
+    register.add_argument("model_dir", type=Path)
+    register.add_argument("--metrics", type=Path, required=True)
+    register.add_argument("--reports", type=Path, required=True)
+    register.add_argument("--decision", type=Path, required=True)
+    register.add_argument("--registry", type=Path, required=True)
+    register.set_defaults(handler=run_register)
 
     readiness = commands.add_parser("readiness", help="report what stops this project from being production-ready")
     readiness.add_argument("--json", action="store_true", help="print the report as JSON")

@@ -62,6 +62,8 @@ class Kpi(_Strict):
 class Gate(_Strict):
     metric: str = Field(min_length=1)
     threshold: float = Field(allow_inf_nan=False)
+    # How much worse than the promoted version a candidate may be, as a fraction of its score.
+    regression_tolerance: float = Field(default=0.02, ge=0, le=1)
 
 
 class Decision(_Strict):
@@ -113,27 +115,45 @@ class ProjectConfig(_Strict):
 
 
 class SplitParams(_Strict):
+    strategy: Literal["random", "time"] = "random"
     test_size: float = Field(gt=0, lt=1)
     stratify: bool
     seed: int
 
 
 class TrainParams(_Strict):
-    learning_rate: float = Field(gt=0, le=1)
-    max_iter: int = Field(ge=1)
-    max_leaf_nodes: int = Field(ge=2)
-    l2_regularization: float = Field(ge=0)
     seed: int
+    # Keyword arguments of the estimator; it validates them itself when training starts.
+    estimator: dict[str, Any] = Field(default_factory=dict)
 
 
 class EvaluateParams(_Strict):
     metrics: list[str] = Field(min_length=1)
+    permutation_repeats: int = Field(default=5, ge=1)
+    seed: int = 42
+
+
+class TrackingParams(_Strict):
+    backend: Literal["none", "mlflow"] = "none"
+    uri: str = "mlruns"
+    experiment: str = Field(default="default", min_length=1)
 
 
 class Params(_Strict):
     split: SplitParams
     train: TrainParams
     evaluate: EvaluateParams
+    tracking: TrackingParams = TrackingParams()
+
+
+def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """Every leaf of a nested mapping under its dotted key: `a: {b: 1}` gives `a.b` = 1."""
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    leaves: dict[str, Any] = {}
+    for key, value in tree.items():
+        leaves.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    return leaves
 
 
 def _load_yaml(path: Path) -> Any:

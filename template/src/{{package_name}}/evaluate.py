@@ -1,43 +1,208 @@
-"""Score a trained model on held-out rows and write the metrics DVC tracks."""
+"""The evaluate stage: score the candidate on held-out rows the way production will use it.
+
+Every number comes from `predict`, so label metrics (f1, accuracy) use the decision threshold
+chosen at training time and probability metrics (roc_auc, log_loss) the probabilities. The
+first metric in params.yaml `evaluate.metrics` is the primary one. The stage writes:
+
+    metrics.json                    each metric, the row count and, for a binary model with a
+                                    decision cost, the threshold and the expected cost per row
+    reports/slices.json             the same per value of each segment column, with row counts
+    reports/importance.json         permutation importance of each model input (primary metric)
+    reports/plots/                  plot data for `dvc plots` and the same plots as PNG
+    reports/reference_profile.json  what monitoring compares live traffic with (see `profile`)
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import warnings
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
-from sklearn.metrics import get_scorer
+import sklearn.metrics
+from sklearn.exceptions import UndefinedMetricWarning
+from sklearn.inspection import permutation_importance
 from sklearn.pipeline import Pipeline
+from threadpoolctl import threadpool_limits
 
 from .artifacts import load_model
+from .config import EvaluateParams
 from .errors import ProjectError
-from .features import build_features
-from .metrics import METRICS
-from .schema import TARGET, read_csv
+from .features import read_features
+from .metrics import METRICS, Metric, reported
+from .plots import write_plots
+from .predict import Predictions, positive_threshold, predict
+from .profile import reference_profile
+from .registry import REFERENCE_PROFILE_FILE
+from .schema import Role, columns_with_role
+from .train import expected_cost
+
+SLICES_FILE = "slices.json"
+IMPORTANCE_FILE = "importance.json"
+PLOTS_DIR = "plots"
+MISSING_SEGMENT = "__missing__"
 
 
-class UnknownMetricError(ProjectError):
-    """params.yaml names a metric this project does not know."""
+class MetricChoiceError(ProjectError):
+    """params.yaml names a metric this project does not know, or one that does not fit the model."""
 
 
-def score(model: Pipeline, rows: pd.DataFrame, metric_names: Iterable[str]) -> dict[str, float]:
-    """Each named metric of `model` on validated rows with a target."""
-    unknown = sorted(set(metric_names) - METRICS.keys())
-    if unknown:
-        raise UnknownMetricError(f"unknown metric(s) {unknown} in params.yaml; choose from {sorted(METRICS)}")
-    features, target = build_features(rows), rows[TARGET.name]
-    results = {}
-    for name in metric_names:
-        metric = METRICS[name]
-        results[name] = round(metric.sign * float(get_scorer(metric.scorer)(model, features, target)), 6)
-    return results
+def class_count(predictions: Predictions) -> int:
+    """How many classes the model predicts; 0 for regression."""
+    return 0 if predictions.classes is None else len(predictions.classes)
 
 
-def evaluate_file(test_path: Path, model_path: Path, metrics_path: Path, metric_names: list[str]) -> dict[str, float]:
-    """Score the saved model on a validated CSV and write `metrics_path`; return the metrics."""
-    model, _ = load_model(model_path)
-    rows = read_csv(test_path)
-    metrics = {**score(model, rows, metric_names), "test_rows": len(rows)}
-    metrics_path.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+def check_metrics(names: Sequence[str], predictions: Predictions) -> None:
+    """Raise unless every name is a known metric that means something for this model."""
+    fitting = sorted(name for name, metric in METRICS.items() if metric.applies_to(class_count(predictions)))
+    misfits = sorted(name for name in names if name not in fitting)
+    if misfits:
+        raise MetricChoiceError(
+            f"params.yaml evaluate.metrics: {misfits} unknown or not for this model; choose from {fitting}"
+        )
+
+
+def metric_inputs(metric: Metric, predictions: Predictions) -> tuple[np.ndarray, dict[str, Any]]:
+    """What `metric`'s function scores, and the keyword arguments it needs for this model."""
+    options = dict(metric.options)
+    if metric.reads != "probabilities":
+        if metric.positive_class and predictions.classes is not None:
+            options["pos_label"] = predictions.classes[1]
+        return predictions.values, options
+    if predictions.probabilities is None or predictions.classes is None:
+        raise MetricChoiceError(f"{metric.function} needs class probabilities; this model gives none")
+    options["labels"] = predictions.classes
+    if len(predictions.classes) == 2:
+        return predictions.probabilities[:, 1], options
+    return predictions.probabilities, options
+
+
+def metric_value(name: str, target: np.ndarray, predictions: Predictions) -> float | None:
+    """One metric of `predictions` against the true target; None where it is undefined (e.g. one class only)."""
+    metric = METRICS[name]
+    scored, options = metric_inputs(metric, predictions)
+    function = getattr(sklearn.metrics, metric.function)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UndefinedMetricWarning)
+        try:
+            return float(function(target, scored, **options))
+        except UndefinedMetricWarning:
+            return None
+
+
+def expected_cost_per_row(target: np.ndarray, predictions: Predictions, metadata: Mapping[str, Any]) -> float | None:
+    """The cost per row of the decisions made (a false alarm costs 1); None without a binary decision cost."""
+    threshold, fn_cost = positive_threshold(metadata), metadata.get("false_negative_cost")
+    if threshold is None or fn_cost is None or class_count(predictions) != 2 or predictions.probabilities is None:
+        return None
+    is_positive = target == predictions.classes[1]
+    return expected_cost(is_positive, predictions.probabilities[:, 1], threshold, float(fn_cost))
+
+
+def scores(
+    target: np.ndarray, predictions: Predictions, metadata: Mapping[str, Any], names: Sequence[str]
+) -> dict[str, float | None]:
+    """Each named metric, and the expected cost per row when the model decides with one."""
+    results = {name: reported(metric_value(name, target, predictions)) for name in names}
+    cost = expected_cost_per_row(target, predictions, metadata)
+    return results if cost is None else {**results, "expected_cost_per_row": reported(cost)}
+
+
+def held_out_metrics(
+    target: np.ndarray, predictions: Predictions, metadata: Mapping[str, Any], names: Sequence[str]
+) -> dict[str, Any]:
+    """What metrics.json holds: the scores, the decision behind them (binary) and the row count."""
+    results: dict[str, Any] = scores(target, predictions, metadata, names)
+    if "expected_cost_per_row" in results:
+        results["decision_threshold"] = positive_threshold(metadata)
+        results["false_negative_cost"] = float(metadata["false_negative_cost"])
+    return {**results, "test_rows": len(target)}
+
+
+def rows_where(predictions: Predictions, mask: np.ndarray) -> Predictions:
+    """The predictions of the rows selected by a boolean mask."""
+    probabilities = None if predictions.probabilities is None else predictions.probabilities[mask]
+    return Predictions(predictions.values[mask], probabilities, predictions.classes)
+
+
+def slice_metrics(
+    features: pd.DataFrame,
+    target: np.ndarray,
+    predictions: Predictions,
+    metadata: Mapping[str, Any],
+    names: Sequence[str],
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """For each segment column, every value seen with its row count and scores (None where undefined)."""
+    slices: dict[str, dict[str, dict[str, Any]]] = {}
+    for column in columns_with_role(Role.SEGMENT):
+        segments = features[column.name].fillna(MISSING_SEGMENT).astype(str).to_numpy()
+        slices[column.name] = {}
+        for segment in sorted(set(segments)):
+            rows = segments == segment
+            segment_scores = scores(target[rows], rows_where(predictions, rows), metadata, names)
+            slices[column.name][segment] = {"rows": int(rows.sum()), **segment_scores}
+    return slices
+
+
+def importances(
+    model: Pipeline,
+    metadata: Mapping[str, Any],
+    features: pd.DataFrame,
+    target: np.ndarray,
+    metric_name: str,
+    params: EvaluateParams,
+) -> dict[str, Any]:
+    """How much worse the metric gets when each input's values are shuffled: what the model relies on."""
+    metric = METRICS[metric_name]
+
+    def score(estimator: Pipeline, rows: pd.DataFrame, truth: np.ndarray) -> float:
+        value = metric_value(metric_name, truth, predict(estimator, metadata, rows))
+        return float("nan") if value is None else metric.sign * value
+
+    # Dozens of predictions on a few hundred rows: one thread each is several times faster than
+    # paying OpenMP's start-up cost on every call.
+    with threadpool_limits(limits=1):
+        result = permutation_importance(
+            model, features, target, scoring=score, n_repeats=params.permutation_repeats, random_state=params.seed
+        )
+    ranked = sorted(
+        zip(features.columns, result.importances_mean, result.importances_std, strict=True), key=lambda row: -row[1]
+    )
+    return {
+        "metric": metric_name,
+        "value": reported(metric_value(metric_name, target, predict(model, metadata, features))),
+        "repeats": params.permutation_repeats,
+        "seed": params.seed,
+        "features": [
+            {"feature": name, "importance": reported(mean), "std": reported(std)} for name, mean, std in ranked
+        ],
+    }
+
+
+def write_json(path: Path, data: Mapping[str, Any]) -> None:
+    """Write strict JSON (no NaN or Infinity), readable by any tool."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+
+
+def evaluate_files(
+    features_path: Path, model_path: Path, metrics_path: Path, reports_dir: Path, params: EvaluateParams
+) -> dict[str, Any]:
+    """Score the saved model on a features file, write metrics and reports; return the metrics."""
+    model, metadata = load_model(model_path)
+    features, target_series = read_features(features_path)
+    target = target_series.to_numpy()
+    predictions = predict(model, metadata, features)
+    check_metrics(params.metrics, predictions)
+
+    metrics = held_out_metrics(target, predictions, metadata, params.metrics)
+    write_json(metrics_path, metrics)
+    write_json(reports_dir / SLICES_FILE, slice_metrics(features, target, predictions, metadata, params.metrics))
+    importance = importances(model, metadata, features, target, params.metrics[0], params)
+    write_json(reports_dir / IMPORTANCE_FILE, importance)
+    write_plots(reports_dir / PLOTS_DIR, target, predictions, importance)
+    write_json(reports_dir / REFERENCE_PROFILE_FILE, reference_profile(features, predictions, metadata, params.seed))
     return metrics

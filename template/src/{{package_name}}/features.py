@@ -7,11 +7,16 @@ from training.
 
 from __future__ import annotations
 
-import pandas as pd
-from sklearn.compose import ColumnTransformer
-from sklearn.preprocessing import OneHotEncoder
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .schema import Column, Role, columns_with_role
+import pandas as pd
+
+from .data import write_csv
+from .schema import PANDAS_DTYPES, TARGET, Column, Role, columns_with_role, read_csv
+
+if TYPE_CHECKING:
+    from sklearn.compose import ColumnTransformer
 
 CALENDAR_PARTS = ("month", "day_of_week")
 
@@ -52,9 +57,41 @@ def build_features(rows: pd.DataFrame) -> pd.DataFrame:
 
 def encoder() -> ColumnTransformer:
     """An unfitted encoder: one-hot categories, numbers passed through unchanged."""
+    # Imported here: the features stage and the service's row handling need no scikit-learn.
+    from sklearn.compose import ColumnTransformer
+    from sklearn.preprocessing import OneHotEncoder
+
     one_hot = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
     return ColumnTransformer(
         [("categorical", one_hot, [column.name for column in categorical_columns()])],
         remainder="passthrough",
         verbose_feature_names_out=False,
     )
+
+
+def feature_dtypes() -> dict[str, str]:
+    """The dtype of every model input, as `build_features` produces it."""
+    categorical = {column.name: "str" for column in categorical_columns()}
+    return categorical | dict.fromkeys(numeric_feature_names(), "float64")
+
+
+def write_features(rows: pd.DataFrame, path: Path) -> None:
+    """Write the model inputs of validated rows, with their target, for the train and evaluate stages."""
+    write_csv(build_features(rows).assign(**{TARGET.name: rows[TARGET.name]}), path)
+
+
+def read_features(path: Path) -> tuple[pd.DataFrame, pd.Series]:
+    """Model inputs and target written by `write_features`, typed exactly as in serving."""
+    dtypes = feature_dtypes() | {TARGET.name: PANDAS_DTYPES[TARGET.dtype]}
+    frame = pd.read_csv(path, dtype=dtypes, keep_default_na=False, na_values=[""])
+    return frame[list(feature_dtypes())], frame[TARGET.name]
+
+
+def features_files(split_paths: list[Path], output_dir: Path) -> list[Path]:
+    """The features stage: each validated split file -> a features file of the same name."""
+    written = []
+    for split_path in split_paths:
+        destination = output_dir / split_path.name
+        write_features(read_csv(split_path), destination)
+        written.append(destination)
+    return written

@@ -1,36 +1,62 @@
-"""The metric catalog: each metric the pipeline can report, and which way is better.
+"""The metric catalog: each metric the pipeline can report, what it reads, and which way is better.
 
 Kept apart from `evaluate` so the gate and the readiness report can read it without
-importing scikit-learn.
+importing scikit-learn: a metric names its `sklearn.metrics` function instead of holding it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+REPORTED_DECIMALS = 6
+
+# What a metric scores: the decided label of each row (the decision threshold applied), the
+# probability of each class, or a regression model's predicted values.
+Reads = Literal["labels", "probabilities", "values"]
 
 
 @dataclass(frozen=True)
 class Metric:
-    """A reported metric: the scikit-learn scorer behind it and its direction."""
+    """A reported metric: the `sklearn.metrics` function computing it, its input and its direction."""
 
-    scorer: str
+    function: str
+    reads: Reads = "labels"
     higher_is_better: bool = True
+    # Scores the positive class (the model's second class), so it applies to binary models only.
+    positive_class: bool = False
+    options: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def sign(self) -> int:
-        """Turns a scikit-learn score (always higher-is-better) into the reported value."""
+        """Turns the reported value into a score where higher is always better."""
         return 1 if self.higher_is_better else -1
+
+    def applies_to(self, class_count: int) -> bool:
+        """Whether the metric means something for a model with this many classes (0: regression)."""
+        if self.reads == "values":
+            return class_count == 0
+        return class_count == 2 if self.positive_class else class_count >= 2
 
 
 METRICS: dict[str, Metric] = {
-    "accuracy": Metric("accuracy"),
-    "balanced_accuracy": Metric("balanced_accuracy"),
-    "f1": Metric("f1"),
-    "f1_macro": Metric("f1_macro"),
-    "roc_auc": Metric("roc_auc"),
-    "roc_auc_ovr": Metric("roc_auc_ovr"),
-    "log_loss": Metric("neg_log_loss", higher_is_better=False),
-    "rmse": Metric("neg_root_mean_squared_error", higher_is_better=False),
-    "mae": Metric("neg_mean_absolute_error", higher_is_better=False),
-    "r2": Metric("r2"),
+    "accuracy": Metric("accuracy_score"),
+    "balanced_accuracy": Metric("balanced_accuracy_score"),
+    "f1": Metric("f1_score", positive_class=True),
+    "f1_macro": Metric("f1_score", options={"average": "macro"}),
+    "roc_auc": Metric("roc_auc_score", reads="probabilities", positive_class=True),
+    "roc_auc_ovr": Metric("roc_auc_score", reads="probabilities", options={"multi_class": "ovr"}),
+    "log_loss": Metric("log_loss", reads="probabilities", higher_is_better=False),
+    "rmse": Metric("root_mean_squared_error", reads="values", higher_is_better=False),
+    "mae": Metric("mean_absolute_error", reads="values", higher_is_better=False),
+    "r2": Metric("r2_score", reads="values"),
 }
+
+
+def reported(value: float | None) -> float | None:
+    """A number as the pipeline's reports state it: six decimals, None when undefined (NaN, infinite)."""
+    if value is None or not math.isfinite(value):
+        return None
+    return round(float(value), REPORTED_DECIMALS)

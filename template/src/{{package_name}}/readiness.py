@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import PROJECT_CONFIG_PATH, ConfigError, ProjectConfig, load_project_config
+from .config import PROJECT_CONFIG_PATH, ConfigError, ProjectConfig, flatten, load_project_config
 
 PLACEHOLDER_TEXT = "UNASSIGNED"
 PLACEHOLDER_DOMAIN = "@example.invalid"
@@ -42,16 +42,6 @@ class Report:
     @property
     def ready(self) -> bool:
         return all(check.status != "FAIL" for check in self.checks)
-
-
-def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
-    """Every leaf of a nested mapping under its dotted key: `a: {b: 1}` gives `a.b` = 1."""
-    if not isinstance(tree, dict):
-        return {prefix: tree}
-    leaves: dict[str, Any] = {}
-    for key, value in tree.items():
-        leaves.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
-    return leaves
 
 
 def is_placeholder(value: Any) -> bool:

@@ -16,9 +16,11 @@ from pydantic import BaseModel, Field
 
 from .artifacts import load_model
 from .features import build_features
+from .predict import predict
+from .registry import Registry
 from .schema import frame_from_records, request_model
 
-MODEL_PATH = Path("models/model.skops")
+REGISTRY_PATH = Path("models/registry")
 
 PredictionRequest = request_model()
 
@@ -38,19 +40,19 @@ class Prediction(BaseModel):
 
 @bentoml.service(traffic={"timeout": 10})
 class ModelService:
-    """Serves the model trained by the pipeline (`models/model.skops`)."""
+    """Serves the promoted version in the model registry (`models/registry`)."""
 
     def __init__(self) -> None:
-        self.model, self.metadata = load_model(MODEL_PATH)
+        registry = Registry(REGISTRY_PATH)
+        self.model, self.metadata = load_model(registry.model_path(registry.require_promoted()))
 
     @bentoml.api(route="/predict", input_spec=PredictionRequest)
     def predict(self, **row: Any) -> Prediction:
         """Predict one row; fields follow the data contract exactly."""
-        features = build_features(frame_from_records([row]))
-        prediction = plain(self.model.predict(features)[0])
+        predictions = predict(self.model, self.metadata, build_features(frame_from_records([row])))
         probabilities = None
-        if hasattr(self.model, "predict_proba"):
-            scores = self.model.predict_proba(features)[0]
-            classes = self.model.classes_
-            probabilities = {str(plain(label)): round(float(p), 6) for label, p in zip(classes, scores, strict=True)}
+        if predictions.probabilities is not None and predictions.classes is not None:
+            scores = zip(predictions.classes, predictions.probabilities[0], strict=True)
+            probabilities = {str(plain(label)): round(float(p), 6) for label, p in scores}
+        prediction = plain(predictions.values[0])
         return Prediction(prediction=prediction, probabilities=probabilities, model_version=self.metadata["version"])

@@ -1,40 +1,101 @@
-"""Fit the model on validated training rows and save it with its lineage."""
+"""The train stage: fit encoder and estimator on the training features, save the model with its lineage."""
 
 from __future__ import annotations
 
-import hashlib
+import shutil
+import subprocess
 from datetime import UTC, datetime
+from importlib.metadata import version as installed_version
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
-import sklearn
-from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+import yaml
+from sklearn.base import clone
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import Pipeline
 
-from .artifacts import save_model
-from .config import ProblemType, TrainParams
-from .features import build_features, encoder
-from .schema import SCHEMA_VERSION, TARGET, read_csv
+from .artifacts import MODEL_FILE, save_model, sha256_of
+from .config import ConfigError, ProblemType, ProjectConfig, TrainParams
+from .estimator import LIBRARY, SETTINGS_ERRORS, make_estimator
+from .features import encoder, read_features
+from .schema import SCHEMA_VERSION, TARGET
+
+THRESHOLD_GRID = np.round(np.linspace(0.01, 0.99, 99), 2)
+THRESHOLD_FOLDS = 3
 
 
-def fit(rows: pd.DataFrame, problem_type: ProblemType, params: TrainParams) -> Pipeline:
-    """Fit encoder and gradient-boosted trees on validated rows with a target."""
-    classification = problem_type.is_classification
-    estimator_class = HistGradientBoostingClassifier if classification else HistGradientBoostingRegressor
-    estimator = estimator_class(
-        learning_rate=params.learning_rate,
-        max_iter=params.max_iter,
-        max_leaf_nodes=params.max_leaf_nodes,
-        l2_regularization=params.l2_regularization,
-        random_state=params.seed,
-    )
-    model = Pipeline([("encode", encoder()), ("estimate", estimator)])
-    model.fit(build_features(rows), rows[TARGET.name])
-    return model
+def unfitted_model(problem_type: ProblemType, params: TrainParams) -> Pipeline:
+    """Encoder and estimator, configured from params.yaml, not yet fitted."""
+    try:
+        estimator = make_estimator(
+            classification=problem_type.is_classification, settings=params.estimator, seed=params.seed
+        )
+    except TypeError as error:
+        raise ConfigError(f"params.yaml train.estimator: {error}") from None
+    return Pipeline([("encode", encoder()), ("estimate", estimator)])
 
 
-def lineage(train_path: Path, problem_type: ProblemType, params: TrainParams, rows: int) -> dict[str, Any]:
+def fit(features: pd.DataFrame, target: pd.Series, problem_type: ProblemType, params: TrainParams) -> Pipeline:
+    """Fit the model on features from `build_features` and their target."""
+    model = unfitted_model(problem_type, params)
+    try:
+        return model.fit(features, target)
+    except SETTINGS_ERRORS as error:  # estimators check their settings when fitting starts
+        raise ConfigError(f"params.yaml train.estimator: {error}") from None
+
+
+def expected_cost(target: np.ndarray, positive_probability: np.ndarray, threshold: float, fn_cost: float) -> float:
+    """Cost per row of deciding at `threshold`: a missed positive costs `fn_cost`, a false alarm 1."""
+    flagged = positive_probability >= threshold
+    missed = np.sum(target & ~flagged)
+    false_alarms = np.sum(~target & flagged)
+    return float(fn_cost * missed + false_alarms) / len(target)
+
+
+def choose_threshold(target: np.ndarray, positive_probability: np.ndarray, fn_cost: float) -> float:
+    """The threshold with the lowest expected cost; on ties, the one closest to 0.5."""
+    costs = [expected_cost(target, positive_probability, threshold, fn_cost) for threshold in THRESHOLD_GRID]
+    best = min(zip(costs, np.abs(THRESHOLD_GRID - 0.5), THRESHOLD_GRID, strict=True))
+    return float(best[2])
+
+
+def out_of_fold_positive_probability(
+    features: pd.DataFrame, target: pd.Series, problem_type: ProblemType, params: TrainParams
+) -> np.ndarray:
+    """Probability of the positive class for each training row, from a model that never saw it."""
+    folds = StratifiedKFold(THRESHOLD_FOLDS, shuffle=True, random_state=params.seed)
+    model = clone(unfitted_model(problem_type, params))
+    return cross_val_predict(model, features, target, cv=folds, method="predict_proba")[:, 1]
+
+
+def git_state() -> dict[str, Any]:
+    """The commit the code was trained from, and whether tracked files had uncommitted changes."""
+    git = shutil.which("git")
+    if git is None:
+        return {"commit": None, "dirty": None}
+    try:
+        # Fixed arguments, git resolved from PATH above: nothing here comes from input.
+        commit = subprocess.run([git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout  # noqa: S603
+        status = subprocess.run(  # noqa: S603
+            [git, "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, check=True
+        ).stdout
+    except subprocess.CalledProcessError:  # not a git repository, or no commit yet
+        return {"commit": None, "dirty": None}
+    return {"commit": commit.strip(), "dirty": bool(status.strip())}
+
+
+def data_version(pointer: Path) -> dict[str, Any]:
+    """The DVC hash of the raw data, read from its `.dvc` pointer file."""
+    try:
+        tracked = yaml.safe_load(pointer.read_text(encoding="utf-8"))["outs"][0]
+    except (OSError, yaml.YAMLError, KeyError, IndexError, TypeError) as error:
+        raise ConfigError(f"{pointer}: not a readable DVC pointer file ({error})") from None
+    return {"path": str(pointer.with_suffix("")), "dvc_md5": tracked.get("md5"), "size": tracked.get("size")}
+
+
+def lineage(features_path: Path, pointer: Path, problem_type: ProblemType, params: TrainParams) -> dict[str, Any]:
     """What a reviewer needs to trace a model back to its data, code and settings."""
     trained_at = datetime.now(UTC)
     return {
@@ -43,18 +104,26 @@ def lineage(train_path: Path, problem_type: ProblemType, params: TrainParams, ro
         "problem_type": problem_type.value,
         "target": TARGET.name,
         "schema_version": SCHEMA_VERSION,
-        "training_data_sha256": hashlib.sha256(train_path.read_bytes()).hexdigest(),
-        "training_rows": rows,
+        "data": {**data_version(pointer), "training_features_sha256": sha256_of(features_path)},
+        "git": git_state(),
         "params": params.model_dump(),
-        "sklearn_version": sklearn.__version__,
+        "libraries": {name: installed_version(name) for name in ("scikit-learn", "skops", LIBRARY)},
     }
 
 
-def train_file(train_path: Path, model_path: Path, problem_type: ProblemType, params: TrainParams) -> dict[str, Any]:
-    """Train on a validated CSV and save the model; return its metadata."""
-    rows = read_csv(train_path)
-    model = fit(rows, problem_type, params)
-    metadata = lineage(train_path, problem_type, params, len(rows))
-    if problem_type.is_classification:
+def train_file(
+    features_path: Path, pointer: Path, model_dir: Path, config: ProjectConfig, params: TrainParams
+) -> dict[str, Any]:
+    """Train on a features file, choose the decision threshold, save the model; return its metadata."""
+    features, target = read_features(features_path)
+    model = fit(features, target, config.problem_type, params)
+    metadata = lineage(features_path, pointer, config.problem_type, params)
+    metadata["training_rows"] = len(features)
+    if config.problem_type.is_classification:
         metadata["classes"] = [str(label) for label in model.classes_]
-    return save_model(model, model_path, metadata)
+    if config.problem_type is ProblemType.BINARY_CLASSIFICATION and config.decision is not None:
+        probability = out_of_fold_positive_probability(features, target, config.problem_type, params)
+        is_positive = (target == model.classes_[1]).to_numpy()
+        metadata["decision_threshold"] = choose_threshold(is_positive, probability, config.decision.false_negative_cost)
+        metadata["false_negative_cost"] = config.decision.false_negative_cost
+    return save_model(model, model_dir / MODEL_FILE, metadata)
