@@ -189,6 +189,8 @@ def test_fresh_clone_pulls_data_and_models_and_is_up_to_date(reproduced: Project
     for tracked in ("data/raw/customers.csv", model, "metrics.json"):
         assert (clone / tracked).read_bytes() == (reproduced.root / tracked).read_bytes(), tracked
     assert json.loads(reproduced.uv_run("dvc", "status", "--json", cwd=clone).stdout) == {}
+    rerun = reproduced.uv_run("dvc", "repro", cwd=clone)
+    assert "Running stage" not in rerun.stdout + rerun.stderr
 
 
 def test_pipeline_runs_from_a_fresh_clone(pipeline_variant: Variant, tmp_path_factory: pytest.TempPathFactory) -> None:
