@@ -74,6 +74,11 @@ class ServiceSettings(_Strict):
     latency_budget_ms: int = Field(gt=0)
     peak_throughput_rps: int = Field(gt=0)
     fallback: Literal["error", "rule_based", "last_good"]
+    # What `rule_based` fallback answers: a class label or a value of the target.
+    fallback_prediction: int | float | str | None = None
+    api_key_auth: bool = False
+    max_batch_rows: int = Field(default=1000, ge=1, le=100_000)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
 
 
 class Monitoring(_Strict):
