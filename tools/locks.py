@@ -2,7 +2,10 @@
 
 A user's project gets its lock by rendering, never by resolving, so the lock they get is
 the one the template's CI tested. Each lock is produced by `uv lock` inside a render and
-stored with the project's distribution name replaced by the Jinja placeholder.
+stored with the project's distribution name replaced by the Jinja placeholder. Beside it
+goes the service's share of that lock, `requirements/service.txt` as the generated
+project's pre-commit hook exports it: the Bento installs exactly those pins. Copier cannot
+run uv while rendering, so the export is committed per dependency set too.
 """
 
 from __future__ import annotations
@@ -15,6 +18,21 @@ from pathlib import Path
 from tools.variants import ROOT, Variant, load_variants, render
 
 LOCK_DIR = ROOT / "includes" / "locks"
+REQUIREMENTS_DIR = ROOT / "includes" / "requirements"
+# The same command as the generated project's `service-requirements` pre-commit hook: uv
+# writes it into the file's header, so both must spell it alike for the files to match.
+SERVICE_REQUIREMENTS = "requirements/service.txt"
+EXPORT_SERVICE_REQUIREMENTS = (
+    "uv",
+    "export",
+    "--frozen",
+    "--no-default-groups",
+    "--no-emit-project",
+    "--no-annotate",  # "# via <project>" comments would name the representative render
+    "--quiet",
+    "--output-file",
+    SERVICE_REQUIREMENTS,
+)
 NAME_PLACEHOLDER = "{{ project_slug }}"
 OWN_SOURCE = 'source = { editable = "." }\n'
 # uv records the project's default groups in its own entry, and omits them when they are
@@ -28,6 +46,11 @@ DEFAULT_GROUPS_TEMPLATE = (
 def lock_path(dependency_set: str) -> Path:
     """Where the lock of one dependency set is committed."""
     return LOCK_DIR / f"{dependency_set}.lock"
+
+
+def requirements_path(dependency_set: str) -> Path:
+    """Where the service requirements exported from one dependency set's lock are committed."""
+    return REQUIREMENTS_DIR / f"{dependency_set}.txt"
 
 
 def to_template(lock_text: str, project_slug: str) -> str:
@@ -55,7 +78,8 @@ def representatives(variants: list[Variant], workdir: Path) -> dict[str, tuple[V
 
 
 def refresh_locks(*, upgrade: bool = False) -> list[Path]:
-    """Re-lock every dependency set (keeping current pins unless `upgrade`); return the files written."""
+    """Re-lock every dependency set (keeping current pins unless `upgrade`) and export its service
+    requirements; return the files written."""
     written = []
     with tempfile.TemporaryDirectory(prefix="shipshape-lock-") as workdir:
         for dependency_set, (_, project, slug) in sorted(representatives(load_variants(), Path(workdir)).items()):
@@ -66,5 +90,9 @@ def refresh_locks(*, upgrade: bool = False) -> list[Path]:
             subprocess.run(command, cwd=project, check=True)
             target = lock_path(dependency_set)
             target.write_text(to_template(lock.read_text(encoding="utf-8"), slug), encoding="utf-8")
-            written.append(target)
+            subprocess.run(EXPORT_SERVICE_REQUIREMENTS, cwd=project, check=True)
+            exported = requirements_path(dependency_set)
+            exported.parent.mkdir(parents=True, exist_ok=True)
+            exported.write_text((project / SERVICE_REQUIREMENTS).read_text(encoding="utf-8"), encoding="utf-8")
+            written.extend([target, exported])
     return written
