@@ -39,7 +39,8 @@ def tests(session: nox.Session) -> None:
 @nox.parametrize("variant", VARIANT_PARAMS)
 def generated(session: nox.Session, variant: str) -> None:
     """Slow tier for one variant: the generated project's own sync, pipeline, tests, pre-commit, service."""
-    session.run("pytest", "-m", "slow", f"--variants={variant}", f"--pipeline-variants={variant}", f"--s3-variants={variant}", *session.posargs)
+    selection = [f"--variants={variant}", f"--pipeline-variants={variant}", f"--s3-variants={variant}"]
+    session.run("pytest", "-m", "slow", *selection, *session.posargs)
 
 
 @nox.session(default=False)
@@ -103,4 +104,4 @@ def demo(session: nox.Session) -> None:
     session.run("uv", "sync", "--frozen", external=True)
     session.run("uv", "run", "--frozen", "dvc", "repro", external=True, env={"DVC_NO_ANALYTICS": "1"})
     session.log(f"done: {target} trained and evaluated its model; see {target / 'metrics.json'}")
-    session.log(f"next: cd {target} && uv run pytest && uv run bentoml serve")
+    session.log(f"next: cd {target} && uv run pytest && uv run <package> serve")

@@ -210,7 +210,8 @@ def test_pipeline_runs_from_a_fresh_clone(pipeline_variant: Variant, tmp_path_fa
 def test_service_answers_over_http(reproduced: Project) -> None:
     body = example_request(reproduced.root, reproduced.env)
     port = free_port()
-    command = ["uv", "run", "--frozen", "bentoml", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    package = reproduced.answers["package_name"]
+    command = ["uv", "run", "--frozen", package, "serve", "--host", "127.0.0.1", "--port", str(port)]
     log = reproduced.root.parent / "serve.log"
     with running_server(command, reproduced.root, reproduced.env, port, log) as url:
         status, text = request("POST", f"{url}/predict", body)

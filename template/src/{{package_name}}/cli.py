@@ -98,6 +98,23 @@ def run_readiness(args: argparse.Namespace) -> str:
     return "" if args.json else "production-ready: no check fails"
 
 
+def run_serve(args: argparse.Namespace) -> str:
+    import os
+    import shutil
+
+    from .registry import Registry, served_registry_path
+    from .serving import preflight
+
+    registry = Registry(args.registry or served_registry_path())
+    print(preflight(registry, load_project_config().service), flush=True)
+    bentoml = shutil.which("bentoml")
+    if bentoml is None:
+        raise ProjectError("bentoml is not installed in this environment: run `uv sync`")
+    # Replace this process: signals and the exit code are BentoML's from here on.
+    os.execv(bentoml, [bentoml, "serve", "--host", args.host, "--port", str(args.port), *args.bentoml_args])  # noqa: S606
+    return ""  # not reached
+
+
 def run_example_request(args: argparse.Namespace) -> str:
     from .schema import COLUMNS
 
@@ -155,6 +172,13 @@ def build_parser() -> argparse.ArgumentParser:
     readiness = commands.add_parser("readiness", help="report what stops this project from being production-ready")
     readiness.add_argument("--json", action="store_true", help="print the report as JSON")
     readiness.set_defaults(handler=run_readiness)
+
+    serve = commands.add_parser("serve", help="check the model can be served, then start `bentoml serve`")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=3000)
+    serve.add_argument("--registry", type=Path, help="default: $MODEL_REGISTRY, else models/registry")
+    serve.add_argument("bentoml_args", nargs=argparse.REMAINDER, help="passed on to `bentoml serve` (after --)")
+    serve.set_defaults(handler=run_serve)
 
     example = commands.add_parser("example-request", help="print a valid /predict request body (JSON)")
     example.set_defaults(handler=run_example_request)

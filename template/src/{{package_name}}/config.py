@@ -77,7 +77,7 @@ class ServiceSettings(_Strict):
     # What `rule_based` fallback answers: a class label or a value of the target.
     fallback_prediction: int | float | str | None = None
     api_key_auth: bool = False
-    max_batch_rows: int = Field(default=1000, ge=1, le=100_000)
+    max_batch_rows: int = Field(default=256, ge=1, le=100_000)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
 
 

@@ -15,6 +15,7 @@ The service serves the promoted version; promoting and rolling back only move th
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,9 +26,15 @@ from .artifacts import MODEL_FILE, metadata_path
 from .errors import ProjectError
 
 REGISTRY_PATH = Path("models/registry")
+REGISTRY_ENV = "MODEL_REGISTRY"  # overrides REGISTRY_PATH for the service (tests, a mounted volume)
 POINTER_FILE = "promoted.json"
 METRICS_FILE = "metrics.json"
 REFERENCE_PROFILE_FILE = "reference_profile.json"
+
+
+def served_registry_path() -> Path:
+    """The registry the service reads: $MODEL_REGISTRY, else `models/registry`."""
+    return Path(os.environ.get(REGISTRY_ENV, REGISTRY_PATH))
 
 
 class RegistryError(ProjectError):

@@ -1,0 +1,97 @@
+"""ASGI middleware the service adds in front of BentoML: body-size limit and API-key check.
+
+BentoML has neither: without the limit a 100 MB body is read into memory, and open-source
+BentoML has no authentication. Both answer with a short JSON error and never echo input.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from typing import Any
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+OPEN_PATHS = frozenset({"/livez", "/readyz", "/healthz"})
+API_KEY_HEADER = b"x-api-key"
+
+
+async def send_json(send: Send, status: int, body: dict[str, Any]) -> None:
+    """Answer with `status` and a small JSON body."""
+    payload = json.dumps(body).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
+
+
+def header(scope: Scope, name: bytes) -> bytes | None:
+    return next((value for key, value in scope.get("headers", ()) if key.lower() == name), None)
+
+
+class BodySizeLimit:
+    """413 for a request body over `max_bytes`, by Content-Length or while it streams in."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = header(scope, b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            return await send_json(send, 413, {"error": f"request body over {self.max_bytes} bytes"})
+        received, too_large, started = 0, False, False
+
+        async def limited_receive() -> Message:
+            nonlocal received, too_large
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                too_large = True
+                return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if too_large:  # the app saw a disconnect; answer 413 once, drop its own reply
+                if not started:
+                    started = True
+                    await send_json(send, 413, {"error": f"request body over {self.max_bytes} bytes"})
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, guarded_send)
+        except Exception:
+            if not too_large:  # the app's own error: not ours to handle
+                raise  # the disconnect we simulated makes apps raise (e.g. ClientDisconnect)
+        if too_large and not started:
+            await send_json(send, 413, {"error": f"request body over {self.max_bytes} bytes"})
+
+
+class ApiKeyAuth:
+    """401 without detail unless the X-API-Key header holds an accepted key; probes stay open.
+
+    Keys are loaded when the app is built (in each worker), not when the module is imported.
+    """
+
+    def __init__(self, app: ASGIApp, load_keys: Callable[[], Iterable[str]]) -> None:
+        self.app = app
+        self.keys = [key.encode() for key in load_keys()]
+
+    def accepts(self, presented: bytes | None) -> bool:
+        # compare_digest against every key, so timing does not reveal which prefix matched
+        return presented is not None and any([hmac.compare_digest(presented, key) for key in self.keys])  # noqa: C419
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+            return await self.app(scope, receive, send)
+        if not self.accepts(header(scope, API_KEY_HEADER)):
+            return await send_json(send, 401, {"error": "unauthorized"})
+        return await self.app(scope, receive, send)

@@ -1,0 +1,205 @@
+"""Structured logs and prediction metrics, for the service and anything else that logs.
+
+Logs: `configure_logging()` makes every log line one JSON object, `{"timestamp", "level",
+"logger", "message", "request_id", …}` plus `exception` and any `extra=` fields. It gives the
+JSON formatter to the root logger's handlers, adding one on stdout if there are none. In a
+BentoML worker the root handler is BentoML's own, shared with its `bentoml` (access log
+included), `uvicorn.error` and `circus` loggers: the worker's whole output becomes JSON
+lines, with no handler added or removed. `request_id` is `request_id_var`, which the
+service sets per request to `new_request_id(<X-Request-ID header>)`. `LOG_LEVEL` (default
+INFO) sets the level of this package's loggers; other libraries keep BentoML's (WARNING).
+
+Metrics, on BentoML's `/metrics` next to its `bentoml_service_*` ones, under the fixed prefix
+`model_` so that dashboards and alerts work unchanged for every project from this template
+(Prometheus' `job`/`instance` labels tell projects apart):
+
+- `model_predictions_total{label, fallback}`: answers by predicted class (`label` is empty
+  for regression) and whether the fallback gave them ("true"/"false")
+- `model_predicted_value` (histogram): predicted values, regression only; buckets are 1-2-5
+  steps over the target's range in the data contract, or `PREDICTED_VALUE_BUCKETS`
+  (comma-separated upper bounds) when set
+- `model_fallback_answers_total{reason}`: fallback answers by `FallbackReason`
+
+The metrics are created on first use, in the worker: `prometheus_client` picks its
+multiprocess mode (which `/metrics` reads) when first imported, from the
+`PROMETHEUS_MULTIPROC_DIR` BentoML sets for its workers. BentoML 1.4 deprecates its
+`bentoml.metrics` wrapper in favour of `prometheus_client` itself.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import logging
+import math
+import os
+import re
+import sys
+import uuid
+from collections import Counter
+from collections.abc import Iterable
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .config import ConfigError
+from .prediction_log import json_ready
+from .schema import TARGET, Column
+
+if TYPE_CHECKING:
+    import prometheus_client
+
+LOG_LEVEL_ENV = "LOG_LEVEL"
+METRIC_PREFIX = "model_"
+PREDICTED_VALUE_BUCKETS_ENV = "PREDICTED_VALUE_BUCKETS"
+
+request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+# An incoming X-Request-ID is kept only if it is this tame: it ends up in every log line.
+REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+# The attributes every LogRecord has, and those BentoML's log filter adds for its text format;
+# anything else on a record came from `extra=` and is logged as a field.
+_RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+_BENTOML_FORMAT_ATTRIBUTES = frozenset({"levelname_bracketed", "component", "trace_msg", "request_id", "service_name"})
+
+
+def new_request_id(incoming: str | None = None) -> str:
+    """The id of a request: the caller's `X-Request-ID` when it is a sane token, else a new uuid4 hex."""
+    if incoming is not None and REQUEST_ID_PATTERN.fullmatch(incoming):
+        return incoming
+    return uuid.uuid4().hex
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: timestamp (UTC), level, logger, message, request id, extras."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "timestamp": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "request_id": request_id_var.get(),
+        }
+        for name, value in vars(record).items():
+            if name not in _RECORD_ATTRIBUTES and name not in _BENTOML_FORMAT_ATTRIBUTES:
+                entry.setdefault(name, value)
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
+        return json.dumps(json_ready(entry))  # strict JSON: NaN in an extra becomes null
+
+
+def configure_logging(level: int | str | None = None) -> None:
+    """Make log output JSON lines (see the module docstring); calling it again changes nothing."""
+    root = logging.getLogger()
+    if not root.handlers:
+        root.addHandler(logging.StreamHandler(sys.stdout))
+    for handler in root.handlers:
+        if not isinstance(handler.formatter, JsonFormatter):
+            handler.setFormatter(JsonFormatter())
+    level = level if level is not None else os.environ.get(LOG_LEVEL_ENV, "INFO").upper()
+    try:
+        logging.getLogger(__package__).setLevel(level)
+    except ValueError:
+        raise ConfigError(f"{LOG_LEVEL_ENV}={level!r} is not a log level (DEBUG, INFO, WARNING, ERROR)") from None
+
+
+class FallbackReason(enum.StrEnum):
+    """Why an answer came from the fallback policy: a small fixed set, as metric labels must be."""
+
+    MODEL_UNAVAILABLE = "model_unavailable"  # no model could be loaded: the rule-based default
+    PREDICTION_ERROR = "prediction_error"  # the model raised: the rule-based default
+    LAST_GOOD = "last_good"  # the promoted model is unusable: the previous version answered
+    UNSPECIFIED = "unspecified"  # a fallback answer recorded without a reason
+
+
+def value_buckets(target: Column = TARGET) -> tuple[float, ...]:
+    """Histogram upper bounds for predicted values: the target's minimum plus 1-2-5 steps up to its maximum.
+
+    The steps span four decades below the target's range (from the contract; a million when it
+    gives no maximum): fine near the minimum, where most spend-like targets sit, coarse above.
+    """
+    low = target.minimum if target.minimum is not None else 0.0
+    span = target.maximum - low if target.maximum is not None and target.maximum > low else 1e6
+    top = math.ceil(math.log10(span))
+    steps = [step * 10.0**exponent for exponent in range(top - 4, top + 1) for step in (1, 2, 5)]
+    return (*(round(low + step, 10) for step in steps if span / 1e4 <= step < span), float(low + span))
+
+
+def _buckets_from_env() -> tuple[float, ...]:
+    text = os.environ.get(PREDICTED_VALUE_BUCKETS_ENV, "").strip()
+    if not text:
+        return value_buckets()
+    try:
+        buckets = tuple(float(bound) for bound in text.split(","))
+    except ValueError:
+        raise ConfigError(f"{PREDICTED_VALUE_BUCKETS_ENV}={text!r}: expected comma-separated numbers") from None
+    if list(buckets) != sorted(set(buckets)) or not all(map(math.isfinite, buckets)):
+        raise ConfigError(f"{PREDICTED_VALUE_BUCKETS_ENV}={text!r}: bounds must be finite and increasing")
+    return buckets
+
+
+@dataclass(frozen=True)
+class PredictionMetrics:
+    predictions: prometheus_client.Counter
+    predicted_values: prometheus_client.Histogram
+    fallback_answers: prometheus_client.Counter
+
+
+@cache
+def prediction_metrics() -> PredictionMetrics:
+    """This process's metrics, created on first use (see the module docstring for why)."""
+    import prometheus_client  # here, not at the top: see the module docstring
+
+    return PredictionMetrics(
+        predictions=prometheus_client.Counter(
+            f"{METRIC_PREFIX}predictions",
+            "Answers by predicted class (empty for regression) and whether the fallback gave them",
+            ["label", "fallback"],
+        ),
+        predicted_values=prometheus_client.Histogram(
+            f"{METRIC_PREFIX}predicted_value",
+            "Predicted values (regression)",
+            buckets=_buckets_from_env(),
+        ),
+        fallback_answers=prometheus_client.Counter(
+            f"{METRIC_PREFIX}fallback_answers",
+            "Answers given by the fallback policy, by reason",
+            ["reason"],
+        ),
+    )
+
+
+def record_predictions(
+    labels_or_values: Iterable[Any],
+    *,
+    fallback: bool,
+    classification: bool,
+    fallback_reason: FallbackReason | None = None,
+) -> None:
+    """Count one request's answers: by class (classification) or into the value histogram (regression).
+
+    Non-finite regression values are counted but not observed: they would poison the sum.
+    A fallback answer without `fallback_reason` counts as `unspecified`.
+    """
+    metrics = prediction_metrics()
+    answers = [value.item() if isinstance(value, np.generic) else value for value in labels_or_values]
+    flag = "true" if fallback else "false"
+    if classification:
+        for label, count in Counter(str(answer) for answer in answers).items():
+            metrics.predictions.labels(label=label, fallback=flag).inc(count)
+    else:
+        metrics.predictions.labels(label="", fallback=flag).inc(len(answers))
+        for value in answers:
+            if math.isfinite(value):
+                metrics.predicted_values.observe(value)
+    if fallback:
+        reason = fallback_reason or FallbackReason.UNSPECIFIED
+        metrics.fallback_answers.labels(reason=str(reason)).inc(len(answers))
