@@ -58,7 +58,10 @@ class Registry:
     def versions(self) -> list[str]:
         """Every registered version, oldest first (versions are UTC timestamps)."""
         versions_dir = self.root / "versions"
-        return sorted(path.name for path in versions_dir.iterdir() if path.is_dir()) if versions_dir.is_dir() else []
+        if not versions_dir.is_dir():
+            return []
+        # A dot-name is a version still being copied in (see `register`): not a version yet.
+        return sorted(path.name for path in versions_dir.iterdir() if path.is_dir() and not path.name.startswith("."))
 
     def history(self) -> list[dict[str, Any]]:
         """Every promotion so far, oldest first: version, time and reason."""
