@@ -20,6 +20,7 @@ import bentoml
 import numpy as np
 from bentoml.exceptions import ServiceUnavailable
 from pydantic import BaseModel, ConfigDict, Field, create_model
+from threadpoolctl import threadpool_limits
 
 from .config import load_project_config
 from .features import build_features
@@ -93,6 +94,9 @@ class ModelService:
 
     def __init__(self) -> None:
         configure_logging()
+        # One OpenMP thread per prediction: for a few rows a second thread only spins, and it
+        # halved CPU per request in the benchmark (benchmarks/README.md).
+        threadpool_limits(limits=1)
         self.served = resolve(Registry(REGISTRY_PATH), SETTINGS)
         if self.served.is_fallback:
             logger.warning("serving in fallback: %s", self.served.fallback_reason)
