@@ -102,11 +102,12 @@ def run_serve(args: argparse.Namespace) -> str:
     import os
     import shutil
 
-    from .registry import Registry, served_registry_path
+    from .registry import REGISTRY_ENV, Registry, served_registry_path
     from .serving import preflight
 
     registry = Registry(args.registry or served_registry_path())
     print(preflight(registry, load_project_config().service), flush=True)
+    os.environ[REGISTRY_ENV] = str(registry.root)  # the service serves the registry just checked
     bentoml = shutil.which("bentoml")
     if bentoml is None:
         raise ProjectError("bentoml is not installed in this environment: run `uv sync`")
