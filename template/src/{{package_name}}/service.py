@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import threading
 import time
 from functools import partial
 from typing import Any
@@ -20,7 +21,7 @@ import bentoml
 import numpy as np
 from bentoml.exceptions import ServiceUnavailable
 from pydantic import BaseModel, ConfigDict, Field, create_model
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from .config import load_project_config
 from .features import build_features
@@ -94,23 +95,37 @@ class ModelService:
 
     def __init__(self) -> None:
         configure_logging()
-        # One OpenMP thread per prediction: for a few rows a second thread only spins, and it
-        # halved CPU per request in the benchmark (benchmarks/README.md).
-        threadpool_limits(limits=1)
         self.served = resolve(Registry(REGISTRY_PATH), SETTINGS)
         if self.served.is_fallback:
             logger.warning("serving in fallback: %s", self.served.fallback_reason)
         self.prediction_log = PredictionLog.from_config(CONFIG)
         self.classification = CONFIG.problem_type.is_classification
+        # Created after the model loaded its OpenMP runtime; limiting through one controller
+        # avoids rescanning loaded libraries in every new thread.
+        self.threadpools = ThreadpoolController()
+        self.openmp_limited = threading.local()
         self.warm_up()
+        gc.collect()  # freezing keeps whatever is alive: drop start-up garbage first
         # Everything loaded so far lives as long as the worker: move it out of the collector's
         # reach. Without this, full collections walking BentoML's and the model's objects paused
         # the worker for 140-230 ms at a time (benchmarks/README.md has the A/B run).
         gc.freeze()
 
+    def single_openmp_thread(self) -> None:
+        """One OpenMP thread for this thread's predictions.
+
+        For a few rows a second thread only spins: one thread halved CPU per request in the
+        benchmark (benchmarks/README.md). The limit is per thread, and BentoML runs sync
+        endpoints in worker threads, so each thread sets it before its first prediction.
+        """
+        if not getattr(self.openmp_limited, "done", False):
+            self.threadpools.limit(limits=1, user_api="openmp")
+            self.openmp_limited.done = True
+
     def warm_up(self) -> None:
         """Predict the contract's example row once, so the first real request does not pay for lazy imports."""
         if self.served.model is not None:
+            self.single_openmp_thread()
             example = PredictionRequest.model_validate({column.name: column.example for column in COLUMNS})
             answers_from(self.served, [example.model_dump()])
 
@@ -155,6 +170,7 @@ class ModelService:
 
     def predict_or_fall_back(self, rows: list[dict[str, Any]]) -> tuple[list[Prediction], FallbackReason | None]:
         """The model's answers, or the fallback policy's, with the reason for a fallback."""
+        self.single_openmp_thread()
         if self.served.model is None:
             return [self.rule_based_answer() for _ in rows], FallbackReason.MODEL_UNAVAILABLE
         try:
