@@ -45,6 +45,7 @@ EXPECTED_FILES = {
     "pyproject.toml",
     "requirements/service.txt",
     "src/{package}/__init__.py",
+    "src/{package}/api.py",
     "src/{package}/artifacts.py",
     "src/{package}/cli.py",
     "src/{package}/config.py",
@@ -66,6 +67,7 @@ EXPECTED_FILES = {
     "src/{package}/schema.py",
     "src/{package}/service.py",
     "src/{package}/serving.py",
+    "src/{package}/shadow.py",
     "src/{package}/split.py",
     "src/{package}/tracking.py",
     "src/{package}/train.py",
@@ -85,6 +87,7 @@ EXPECTED_FILES = {
     "tests/test_schema.py",
     "tests/test_service.py",
     "tests/test_serving.py",
+    "tests/test_shadow.py",
     "tests/test_train.py",
     "uv.lock",
 }

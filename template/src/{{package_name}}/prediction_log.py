@@ -4,7 +4,10 @@ A record (strict JSON, one object per line; no NaN or Infinity, NumPy values as 
 
     {"request_id": "…", "timestamp": "2026-01-31T12:00:00.123+00:00", "model_version": "…",
      "features": {column: value, …}, "prediction": …, "probabilities": {class: p} | null,
-     "latency_ms": 3.2, "fallback": false}
+     "latency_ms": 3.2, "fallback": false, "shadow": null}
+
+`shadow` is the shadow candidate's answer, `{"model_version", "prediction", "probabilities"}`,
+when one runs (see `shadow.py`); it is never what the caller got.
 
 `features` is the request row as received, with the contract's personal columns
 (`Role.PERSONAL`) replaced by "[REDACTED]" when `ml-project.yaml` sets
@@ -324,6 +327,7 @@ class PredictionRecord:
     latency_ms: float
     fallback: bool
     timestamp: datetime = field(default_factory=_now)  # timezone-aware
+    shadow: Mapping[str, Any] | None = None  # the shadow candidate's answer, when one runs
 
 
 @dataclass(frozen=True)
@@ -390,6 +394,7 @@ class PredictionLog:
             "probabilities": json_ready(record.probabilities),
             "latency_ms": json_ready(round(float(record.latency_ms), 3)),
             "fallback": bool(record.fallback),
+            "shadow": json_ready(record.shadow),
         }
 
     def write(self, records: Sequence[PredictionRecord]) -> None:

@@ -18,20 +18,19 @@ from functools import partial
 from typing import Any
 
 import bentoml
-import numpy as np
 from bentoml.exceptions import ServiceUnavailable
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel
 from threadpoolctl import ThreadpoolController
 
+from .api import BatchPrediction, BatchRequest, Prediction, PredictionRequest, answers_from
 from .config import load_project_config
-from .features import build_features
 from .middleware import ApiKeyAuth, BodySizeLimit
 from .observability import FallbackReason, configure_logging, new_request_id, record_predictions, request_id_var
-from .predict import predict
 from .prediction_log import PredictionLog, PredictionRecord
 from .registry import Registry, served_registry_path
-from .schema import COLUMNS, frame_from_records, request_model
-from .serving import ServedModel, api_keys, resolve, traffic
+from .schema import COLUMNS
+from .serving import api_keys, resolve, traffic
+from .shadow import load_shadow, record_comparison, score_in_shadow, shadow_entry
 
 REGISTRY_PATH = served_registry_path()
 CONFIG = load_project_config()
@@ -39,51 +38,6 @@ SETTINGS = CONFIG.service
 TRAFFIC = traffic(SETTINGS)
 
 logger = logging.getLogger(__name__)
-
-PredictionRequest = request_model()
-BatchRequest = create_model(
-    "BatchRequest",
-    __config__=ConfigDict(extra="forbid", strict=True),
-    rows=(
-        list[PredictionRequest],  # type: ignore[valid-type]
-        Field(min_length=1, max_length=SETTINGS.max_batch_rows, description="Rows to predict, each as in /predict"),
-    ),
-)
-
-
-def plain(value: Any) -> Any:
-    """A NumPy scalar as the Python value JSON can carry; Python values pass through."""
-    return value.item() if isinstance(value, np.generic) else value
-
-
-class Prediction(BaseModel):
-    """The answer for one row."""
-
-    prediction: int | float | str = Field(description="Predicted class label or value")
-    probabilities: dict[str, float] | None = Field(None, description="Probability per class (classification)")
-    model_version: str = Field(description="Version of the model that answered ('rule-based' in fallback)")
-    fallback: bool = Field(False, description="True when the answer is the configured fallback, not the model's")
-
-
-class BatchPrediction(BaseModel):
-    predictions: list[Prediction]
-
-
-def answers_from(served: ServedModel, rows: list[dict[str, Any]]) -> list[Prediction]:
-    """The served model's predictions for validated rows."""
-    predictions = predict(served.model, served.metadata, build_features(frame_from_records(rows)))
-    fallback = served.is_fallback
-    answers = []
-    for index, value in enumerate(predictions.values):
-        probabilities = None
-        if predictions.probabilities is not None and predictions.classes is not None:
-            scores = zip(predictions.classes, predictions.probabilities[index], strict=True)
-            probabilities = {str(plain(label)): float(p) for label, p in scores}
-        answer = Prediction(
-            prediction=plain(value), probabilities=probabilities, model_version=served.version, fallback=fallback
-        )
-        answers.append(answer)
-    return answers
 
 
 @bentoml.service(
@@ -95,9 +49,13 @@ class ModelService:
 
     def __init__(self) -> None:
         configure_logging()
-        self.served = resolve(Registry(REGISTRY_PATH), SETTINGS)
+        registry = Registry(REGISTRY_PATH)
+        self.served = resolve(registry, SETTINGS)
         if self.served.is_fallback:
             logger.warning("serving in fallback: %s", self.served.fallback_reason)
+        self.shadow_setup = load_shadow(registry, self.served.version)
+        if self.shadow_setup.problem:
+            logger.warning("no shadow model: %s", self.shadow_setup.problem)
         self.prediction_log = PredictionLog.from_config(CONFIG)
         self.classification = CONFIG.problem_type.is_classification
         # Created after the model loaded its OpenMP runtime; limiting through one controller
@@ -123,11 +81,13 @@ class ModelService:
             self.openmp_limited.done = True
 
     def warm_up(self) -> None:
-        """Predict the contract's example row once, so the first real request does not pay for lazy imports."""
+        """Predict the contract's example row once (with the shadow too), so no request pays for lazy imports."""
         if self.served.model is not None:
             self.single_openmp_thread()
             example = PredictionRequest.model_validate({column.name: column.example for column in COLUMNS})
-            answers_from(self.served, [example.model_dump()])
+            answers_from(self.served.model, self.served.metadata, [example.model_dump()])
+            if self.shadow_setup.shadow is not None:
+                self.shadow_setup.shadow.answers([example.model_dump()])
 
     @bentoml.on_shutdown
     def close_prediction_log(self) -> None:
@@ -146,6 +106,7 @@ class ModelService:
         ctx.response.headers["X-Request-ID"] = request_id
         answers, reason = self.predict_or_fall_back(rows)
         latency_ms = (time.perf_counter() - started) * 1000
+        shadow_answers = self.shadow_answers(rows, answers)
         self.prediction_log.write(
             [
                 PredictionRecord(
@@ -156,6 +117,7 @@ class ModelService:
                     probabilities=answer.probabilities,
                     latency_ms=latency_ms,
                     fallback=answer.fallback,
+                    shadow=shadow_entry(shadow_answers[index]) if shadow_answers else None,
                 )
                 for index, (row, answer) in enumerate(zip(rows, answers, strict=True))
             ]
@@ -168,13 +130,22 @@ class ModelService:
         )
         return answers
 
+    def shadow_answers(self, rows: list[dict[str, Any]], answers: list[Prediction]) -> list[Prediction] | None:
+        """The shadow candidate's answers for the log, compared in the metrics; None without a shadow."""
+        shadow = self.shadow_setup.shadow
+        if shadow is None:
+            return None
+        shadow_answers = score_in_shadow(shadow, rows)
+        record_comparison(answers, shadow_answers, classification=self.classification)
+        return shadow_answers
+
     def predict_or_fall_back(self, rows: list[dict[str, Any]]) -> tuple[list[Prediction], FallbackReason | None]:
         """The model's answers, or the fallback policy's, with the reason for a fallback."""
         self.single_openmp_thread()
         if self.served.model is None:
             return [self.rule_based_answer() for _ in rows], FallbackReason.MODEL_UNAVAILABLE
         try:
-            answers = answers_from(self.served, rows)
+            answers = answers_from(self.served.model, self.served.metadata, rows, fallback=self.served.is_fallback)
         except Exception:  # a model that fails at prediction time: the fallback policy decides
             logger.exception("the model failed to predict")
             if SETTINGS.fallback == "rule_based":
@@ -212,6 +183,8 @@ class ModelService:
             "decision_threshold": served.metadata.get("decision_threshold"),
             "metrics": metrics,
             "fallback": served.fallback_reason,
+            "shadow": self.shadow_setup.shadow.version if self.shadow_setup.shadow else None,
+            "shadow_problem": self.shadow_setup.problem,
         }
 
 

@@ -22,6 +22,7 @@ from .artifacts import load_model
 from .config import ServiceSettings
 from .errors import ProjectError
 from .registry import Registry
+from .shadow import load_shadow
 
 API_KEYS_ENV = "SERVICE_API_KEYS"
 # Measured on 2 cores: one worker answers a few hundred single-row requests per second.
@@ -108,5 +109,12 @@ def preflight(registry: Registry, settings: ServiceSettings) -> str:
     api_keys(settings)
     served = resolve(registry, settings)
     if served.is_fallback:
-        return f"starting in fallback: {served.fallback_reason}"
-    return f"serving promoted model {served.version} from {Path(registry.root)}"
+        summary = f"starting in fallback: {served.fallback_reason}"
+    else:
+        summary = f"serving promoted model {served.version} from {Path(registry.root)}"
+    shadow = load_shadow(registry, served.version)
+    if shadow.shadow is not None:
+        summary += f"; shadow: {shadow.shadow.version} (logged and compared, never returned)"
+    elif shadow.problem is not None:
+        summary += f"; no shadow: {shadow.problem}"
+    return summary
