@@ -25,8 +25,9 @@ from .registry import Registry
 from .shadow import load_shadow
 
 API_KEYS_ENV = "SERVICE_API_KEYS"
-# Measured on 2 cores: one worker answers a few hundred single-row requests per second.
-REQUESTS_PER_SECOND_PER_WORKER = 300
+# Measured with benchmarks/serve.py and the sample model: one worker, at full use of one core,
+# answers about 80 single-row requests per second (~12 ms of CPU each).
+REQUESTS_PER_SECOND_PER_WORKER = 80
 
 
 class ServingError(ProjectError):
