@@ -206,7 +206,8 @@ def test_pipeline_runs_from_a_fresh_clone(pipeline_variant: Variant, tmp_path_fa
     assert (clone / "models/registry/promoted.json").is_file()
     # The HTTP tests do not depend on the model family and run for every CI variant; a
     # pipeline variant runs them only when it changes the service (API-key auth).
-    skip_http = [] if project.answers["api_key_auth"] else ["--ignore=tests/test_http.py"]
+    http_tests = ("tests/test_http.py", "tests/test_versions_http.py")
+    skip_http = [] if project.answers["api_key_auth"] else [f"--ignore={path}" for path in http_tests]
     project.uv_run("pytest", "-q", "-p", "no:cacheprovider", *skip_http, cwd=clone)
 
 

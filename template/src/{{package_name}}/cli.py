@@ -88,6 +88,31 @@ def run_register(args: argparse.Namespace) -> str:
     return register_candidate(Registry(args.registry), args.model_dir, args.metrics, args.reports, args.decision)
 
 
+def run_versions(args: argparse.Namespace) -> str:
+    from .registry import Registry, served_registry_path
+    from .versions import versions_json, versions_table
+
+    registry = Registry(args.registry or served_registry_path())
+    return versions_json(registry) if args.json else versions_table(registry, load_project_config().gate.metric)
+
+
+def run_promote(args: argparse.Namespace) -> str:
+    from .registry import Registry, served_registry_path
+    from .versions import current_actor, promote
+
+    reason = args.reason or "promoted by hand"
+    registry = Registry(args.registry or served_registry_path())
+    return promote(registry, args.version, load_project_config(), reason, current_actor())
+
+
+def run_rollback(args: argparse.Namespace) -> str:
+    from .registry import Registry, served_registry_path
+    from .versions import current_actor, rollback
+
+    reason = args.reason or "rolled back by hand"
+    return rollback(Registry(args.registry or served_registry_path()), load_project_config(), reason, current_actor())
+
+
 def run_readiness(args: argparse.Namespace) -> str:
     from .readiness import assess, render_json, render_table
 
@@ -114,6 +139,22 @@ def run_serve(args: argparse.Namespace) -> str:
     # Replace this process: signals and the exit code are BentoML's from here on.
     os.execv(bentoml, [bentoml, "serve", "--host", args.host, "--port", str(args.port), *args.bentoml_args])  # noqa: S606
     return ""  # not reached
+
+
+def run_monitor(args: argparse.Namespace) -> tuple[str, int]:
+    """Exit 0 all clear, 3 alert, 4 insufficient data (1 is left to errors)."""
+    from .monitor import monitor, write_outputs
+    from .prediction_log import PredictionLogSettings
+    from .registry import Registry, served_registry_path
+
+    predictions = args.predictions or PredictionLogSettings.from_env().directory
+    registry = Registry(served_registry_path())
+    summary = monitor(load_project_config(), registry, predictions, args.outcomes, args.window_hours)
+    written = write_outputs(summary, args.output_dir)
+    lines = [f"{summary['status']}: {summary['window']['rows']} rows from {summary['window']['source']}"]
+    lines += [f"- {alert}" for alert in summary["alerts"]]
+    lines.append("-> " + ", ".join(str(path) for path in written))
+    return "\n".join(lines), summary["exit_code"]
 
 
 def run_example_request(args: argparse.Namespace) -> str:
@@ -170,6 +211,22 @@ def build_parser() -> argparse.ArgumentParser:
     register.add_argument("--registry", type=Path, required=True)
     register.set_defaults(handler=run_register)
 
+    versions = commands.add_parser("versions", help="list registered model versions with metrics and lineage")
+    versions.add_argument("--json", action="store_true", help="print versions and promotion history as JSON")
+    versions.add_argument("--registry", type=Path, help="default: $MODEL_REGISTRY, else models/registry")
+    versions.set_defaults(handler=run_versions)
+
+    promote = commands.add_parser("promote", help="serve a registered version next, if it passes the gate")
+    promote.add_argument("version", help="a version listed by `versions`")
+    promote.add_argument("--reason", help="why, recorded in the promotion history")
+    promote.add_argument("--registry", type=Path, help="default: $MODEL_REGISTRY, else models/registry")
+    promote.set_defaults(handler=run_promote)
+
+    rollback = commands.add_parser("rollback", help="promote the previously promoted version again")
+    rollback.add_argument("--reason", help="why, recorded in the promotion history")
+    rollback.add_argument("--registry", type=Path, help="default: $MODEL_REGISTRY, else models/registry")
+    rollback.set_defaults(handler=run_rollback)
+
     readiness = commands.add_parser("readiness", help="report what stops this project from being production-ready")
     readiness.add_argument("--json", action="store_true", help="print the report as JSON")
     readiness.set_defaults(handler=run_readiness)
@@ -181,6 +238,19 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("bentoml_args", nargs=argparse.REMAINDER, help="passed on to `bentoml serve` (after --)")
     serve.set_defaults(handler=run_serve)
 
+    monitor = commands.add_parser(
+        "monitor", help="compare live predictions with the reference profile: exit 0 ok, 3 alert, 4 too few rows"
+    )
+    monitor.add_argument(
+        "--predictions",
+        type=Path,
+        help="prediction-log directory (default: $PREDICTION_LOG_DIR) or a .csv/.jsonl batch",
+    )
+    monitor.add_argument("--outcomes", type=Path, help="CSV/JSONL of request_id and the true target: live metric")
+    monitor.add_argument("--output-dir", type=Path, default=Path("logs/monitoring"))
+    monitor.add_argument("--window-hours", type=int, help="default: monitoring.window_hours in ml-project.yaml")
+    monitor.set_defaults(handler=run_monitor)
+
     example = commands.add_parser("example-request", help="print a valid /predict request body (JSON)")
     example.set_defaults(handler=run_example_request)
     return parser
@@ -188,14 +258,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handler: Callable[[argparse.Namespace], str] = args.handler
+    # A handler returns what to print, or that and an exit code (`monitor` signals alerts by it).
+    handler: Callable[[argparse.Namespace], str | tuple[str, int]] = args.handler
     try:
-        if summary := handler(args):
-            print(summary)
+        result = handler(args)
     except ProjectError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    return 0
+    summary, code = result if isinstance(result, tuple) else (result, 0)
+    if summary:
+        print(summary)
+    return code
 
 
 if __name__ == "__main__":

@@ -84,6 +84,13 @@ class ServiceSettings(_Strict):
 class Monitoring(_Strict):
     drift_threshold: float = Field(gt=0)
     min_window: int = Field(ge=30)
+    # Family-wise false-alarm bound: the chance that a check of same-distribution data flags
+    # any feature at all (p-values are Holm-corrected across every test of one run).
+    significance: float = Field(default=0.01, gt=0, lt=0.5)
+    # How far back `monitor` reads the prediction log: long enough to collect `min_window` rows.
+    window_hours: int = Field(default=168, gt=0)
+    # Share of rows breaking the data contract above which `monitor` alerts.
+    max_violation_rate: float = Field(default=0.01, ge=0, le=1)
 
 
 class Retraining(_Strict):

@@ -112,12 +112,14 @@ class Registry:
         staging.rename(destination)  # a version appears complete or not at all
         return version, True
 
-    def promote(self, version: str, reason: str) -> None:
-        """Point the service at `version`, recording when and why in the history."""
+    def promote(self, version: str, reason: str, by: str | None = None) -> None:
+        """Point the service at `version`, recording when, why and (if given) by whom in the history."""
         if not self.model_path(version).is_file():
             known = ", ".join(self.versions()) or "none"
             raise RegistryError(f"no version {version!r} in {self.root} (registered: {known})")
         entry = {"version": version, "promoted_at": datetime.now(UTC).isoformat(timespec="seconds"), "reason": reason}
+        if by is not None:
+            entry["promoted_by"] = by
         pointer = {"promoted": version, "history": [*self.history(), entry]}
         temporary = self.pointer_path.with_suffix(".tmp")
         temporary.write_text(json.dumps(pointer, indent=2) + "\n", encoding="utf-8")

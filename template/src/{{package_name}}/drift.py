@@ -1,0 +1,216 @@
+"""Drift statistics: how far a window of live values has moved from the reference profile.
+
+Every comparison is vectorised over the window's rows (NumPy binning, no per-row Python) and
+reads only the reference profile (`profile.py` documents its format):
+
+- numeric: PSI on the reference's decile bins plus a bin for missing values; a two-sample
+  Kolmogorov-Smirnov test against the reference's sample; a chi-square test of the missing share.
+- categorical: PSI on the category shares (values the reference does not know count as
+  `__other__`, missing values as a category of their own); a chi-square test on the counts.
+
+PSI smooths each share with half a count per bin, so a bin empty on one side gives a large but
+finite term. `judge` then applies one rule to every feature and to the predictions: drifted
+when the PSI reaches the threshold AND one of its tests is significant after Holm's correction
+across all tests of the run. The PSI ignores differences too small to matter; the tests ignore
+differences a small window produces by chance, and the correction bounds the chance that a run
+on same-distribution data flags anything at all by the significance level.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from itertools import pairwise
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+# Added to every bin count before taking shares for PSI (Jeffreys' half count).
+SMOOTHING_COUNT = 0.5
+MISSING_LABEL = "(missing)"
+
+
+@dataclass(frozen=True)
+class Drift:
+    """One feature (or the predictions) compared with its reference."""
+
+    name: str
+    kind: str  # "numeric" or "categorical"
+    psi: float
+    labels: list[str]  # the bins or categories, the last one for missing values
+    reference_shares: list[float]
+    window_shares: list[float]
+    reference_missing_share: float
+    window_missing_share: float
+    window_rows: int
+    tests: dict[str, float] = field(default_factory=dict)  # test name -> p-value
+    corrected: dict[str, float] = field(default_factory=dict)  # test name -> Holm-adjusted p-value
+    drifted: bool = False
+
+    @property
+    def p_value(self) -> float | None:
+        """The smallest corrected p-value of this feature's tests; None when no test applied."""
+        return min(self.corrected.values()) if self.corrected else None
+
+
+def psi(reference_counts: np.ndarray, window_counts: np.ndarray) -> float:
+    """Population stability index of two count vectors over the same bins."""
+    expected = _smoothed_shares(reference_counts)
+    actual = _smoothed_shares(window_counts)
+    return float(np.sum((actual - expected) * np.log(actual / expected)))
+
+
+def _smoothed_shares(counts: np.ndarray) -> np.ndarray:
+    padded = counts.astype("float64") + SMOOTHING_COUNT
+    return padded / padded.sum()
+
+
+def _shares(counts: np.ndarray) -> list[float]:
+    total = counts.sum()
+    return [float(count / total) if total else 0.0 for count in counts]
+
+
+def chi_square_p(reference_counts: np.ndarray, window_counts: np.ndarray) -> float:
+    """p-value of the chi-square test that two count vectors come from one distribution (2 x K table)."""
+    table = np.vstack([reference_counts, window_counts]).astype("float64")
+    table = table[:, table.sum(axis=0) > 0]
+    if table.shape[1] < 2 or (table.sum(axis=1) == 0).any():
+        return float("nan")  # one category only, or one side empty: nothing to test
+    expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0, keepdims=True) / table.sum()
+    statistic = float(((table - expected) ** 2 / expected).sum())
+    return float(stats.chi2.sf(statistic, table.shape[1] - 1))
+
+
+def _ecdf_counts(grid: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each grid point g: how many values are < g and how many are <= g.
+
+    Sorting the values once and searching the (small) grid in them is several times faster
+    than binning every value into the grid.
+    """
+    ordered = np.sort(values)
+    return np.searchsorted(ordered, grid, side="left"), np.searchsorted(ordered, grid, side="right")
+
+
+def ks_p(sample: np.ndarray, grid: np.ndarray, below: np.ndarray, at_most: np.ndarray, rows: int) -> float:
+    """Two-sample Kolmogorov-Smirnov p-value (asymptotic, as scipy's `ks_2samp`) of the window vs the sample.
+
+    Between consecutive grid points the sample's ECDF is flat and the window's only rises, so
+    the largest gap lies at a grid point (just before or at it): `grid` holds every sample
+    value, `below`/`at_most` the window's counts there.
+    """
+    if not len(sample) or not rows:
+        return float("nan")
+    reference_below = np.searchsorted(sample, grid, side="left") / len(sample)
+    reference_at_most = np.searchsorted(sample, grid, side="right") / len(sample)
+    distance = max(
+        np.abs(below / rows - reference_below).max(initial=0.0),
+        np.abs(at_most / rows - reference_at_most).max(initial=0.0),
+    )
+    effective = round(len(sample) * rows / (len(sample) + rows))
+    return float(stats.kstwo.sf(distance, max(effective, 1)))
+
+
+def bin_labels(edges: Sequence[float]) -> list[str]:
+    """Readable names of the bins (-inf, e1), [e1, e2), ..., [ek, +inf)."""
+    if not len(edges):
+        return ["all values"]
+    bounds = [f"{edge:.4g}" for edge in edges]
+    return [f"< {bounds[0]}", *(f"[{low}, {high})" for low, high in pairwise(bounds)), f">= {bounds[-1]}"]
+
+
+def numeric_drift(name: str, reference: Mapping[str, Any], values: np.ndarray) -> Drift:
+    """Compare a window's numeric values (NaN = missing) with a reference <numeric> profile."""
+    values = np.asarray(values, dtype="float64")
+    present = values[~np.isnan(values)]
+    missing = len(values) - len(present)
+    edges = np.asarray([edge for edge in reference["bin_edges"] if edge is not None], dtype="float64")
+    sample = np.asarray([value for value in reference.get("sample", []) if value is not None], dtype="float64")
+    grid = np.unique(np.concatenate([edges, sample]))
+    below, at_most = _ecdf_counts(grid, present)
+    edge_positions = np.searchsorted(grid, edges)
+    counts = np.diff(np.concatenate([[0], below[edge_positions], [len(present)]]))
+    reference_counts = np.append(np.asarray(reference["counts"]), reference["missing_count"])
+    window_counts = np.append(counts, missing)
+    reference_present = int(np.sum(reference["counts"]))
+    return Drift(
+        name=name,
+        kind="numeric",
+        psi=psi(reference_counts, window_counts),
+        labels=[*bin_labels(edges), MISSING_LABEL],
+        reference_shares=_shares(reference_counts),
+        window_shares=_shares(window_counts),
+        reference_missing_share=_share(reference["missing_count"], reference_present + reference["missing_count"]),
+        window_missing_share=_share(missing, len(values)),
+        window_rows=len(values),
+        tests={
+            "ks": ks_p(sample, grid, below, at_most, len(present)),
+            "missing_chi2": chi_square_p(
+                np.array([reference_present, reference["missing_count"]]), np.array([len(present), missing])
+            ),
+        },
+    )
+
+
+def categorical_drift(name: str, reference: Mapping[str, Any], values: pd.Series, other: str) -> Drift:
+    """Compare a window's category values (NaN = missing) with a reference <categorical> profile."""
+    known = [category for category in reference["counts"] if category != other]
+    codes, uniques = pd.factorize(values)  # missing values get code -1
+    counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
+    seen = dict(zip(map(str, uniques), counts.tolist(), strict=True))
+    known_counts = [seen.pop(category, 0) for category in known]
+    unknown = sum(seen.values())
+    missing = len(values) - int(counts.sum())
+    reference_counts = np.array(
+        [
+            *(reference["counts"][category] for category in known),
+            reference["counts"].get(other, 0),
+            reference["missing_count"],
+        ]
+    )
+    window_counts = np.array([*known_counts, unknown, missing])
+    return Drift(
+        name=name,
+        kind="categorical",
+        psi=psi(reference_counts, window_counts),
+        labels=[*known, other, MISSING_LABEL],
+        reference_shares=_shares(reference_counts),
+        window_shares=_shares(window_counts),
+        reference_missing_share=_share(reference["missing_count"], int(reference_counts.sum())),
+        window_missing_share=_share(missing, len(values)),
+        window_rows=len(values),
+        tests={"chi2": chi_square_p(reference_counts, window_counts)},
+    )
+
+
+def _share(part: int, whole: int) -> float:
+    return float(part / whole) if whole else 0.0
+
+
+def holm(p_values: np.ndarray) -> np.ndarray:
+    """Holm-Bonferroni adjusted p-values: reject where adjusted < alpha keeps the family-wise error at alpha."""
+    order = np.argsort(p_values)
+    ranked = p_values[order] * (len(p_values) - np.arange(len(p_values)))
+    adjusted = np.empty_like(p_values)
+    adjusted[order] = np.minimum(np.maximum.accumulate(ranked), 1.0)
+    return adjusted
+
+
+def judge(drifts: Sequence[Drift], threshold: float, significance: float) -> list[Drift]:
+    """Correct every p-value across `drifts` (Holm) and mark each one drifted or not (module docstring)."""
+    tests = [
+        (index, test, p) for index, drift in enumerate(drifts) for test, p in drift.tests.items() if np.isfinite(p)
+    ]
+    adjusted = holm(np.array([p for *_, p in tests], dtype="float64")) if tests else np.array([])
+    corrected: list[dict[str, float]] = [{} for _ in drifts]
+    for (index, test, _), value in zip(tests, adjusted, strict=True):
+        corrected[index][test] = float(value)
+    return [
+        replace(
+            drift,
+            corrected=corrected[index],
+            drifted=drift.psi >= threshold and any(p < significance for p in corrected[index].values()),
+        )
+        for index, drift in enumerate(drifts)
+    ]
