@@ -1,13 +1,16 @@
-"""Benchmarks a user feels: render time against copier's floor, and time to first green.
+"""Benchmarks a user feels: render time against copier's floor, time to first green, and the
+generated project's own serving and monitoring benchmarks.
 
-Run with `uv run nox -s bench`. Figures are medians of repeated runs on this machine;
-ratios measured in the same run are the numbers to compare across machines.
+Run with `uv run nox -s bench` (it writes docs/benchmarks.md through `tools.bench_report`).
+Figures are medians of repeated runs on this machine; ratios measured in the same run are the
+numbers to compare across machines.
 """
 
 from __future__ import annotations
 
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -59,24 +62,55 @@ def render_ratio(rounds: int = 5) -> dict[str, float]:
     }
 
 
-def first_green(env: Mapping[str, str]) -> dict[str, float]:
-    """Seconds from render to the service's first answer, step by step, in a fresh folder."""
+def first_green(env: Mapping[str, str], project: Path) -> dict[str, float]:
+    """Seconds from render to the service's first answer, step by step, into `project` (a new folder)."""
     steps: dict[str, float] = {}
     env = project_env(env)
-    with tempfile.TemporaryDirectory(prefix="shipshape-green-") as scratch:
-        project = Path(scratch) / "project"
-        copy = [*COPIER, "copy", "--quiet", "--defaults", "--vcs-ref", "HEAD", str(ROOT), str(project)]
-        steps["render"] = run(copy, Path(scratch), env)
-        steps["git init + commit"] = sum(
-            run(command, project, env)
-            for command in (["git", "init", "-q", "-b", "main"], ["git", "add", "-A"], ["git", "commit", "-qm", "x"])
-        )
-        steps["uv sync --frozen"] = run(["uv", "sync", "--frozen", "--quiet"], project, env)
-        steps["dvc repro"] = run(["uv", "run", "--frozen", "dvc", "repro", "--quiet"], project, env)
-        steps["pytest"] = run(["uv", "run", "--frozen", "pytest", "-q", "-p", "no:cacheprovider"], project, env)
-        steps["serve to first answer"] = serve_to_first_answer(project, env, Path(scratch) / "serve.log")
+    copy = [*COPIER, "copy", "--quiet", "--defaults", "--vcs-ref", "HEAD", str(ROOT), str(project)]
+    steps["render"] = run(copy, project.parent, env)
+    steps["git init + commit"] = sum(
+        run(command, project, env)
+        for command in (["git", "init", "-q", "-b", "main"], ["git", "add", "-A"], ["git", "commit", "-qm", "x"])
+    )
+    steps["uv sync --frozen"] = run(["uv", "sync", "--frozen", "--quiet"], project, env)
+    steps["dvc repro"] = run(["uv", "run", "--frozen", "dvc", "repro", "--quiet"], project, env)
+    steps["pytest"] = run(["uv", "run", "--frozen", "pytest", "-q", "-p", "no:cacheprovider"], project, env)
+    steps["serve to first answer"] = serve_to_first_answer(project, env, project.parent / f"{project.name}-serve.log")
     steps["total"] = sum(steps.values())
     return steps
+
+
+def ensure_load_generator() -> str:
+    """`hey` (or `wrk`) for the serving benchmark; installed from Debian's packages when running as root."""
+    for name in ("hey", "wrk"):
+        if found := shutil.which(name):
+            return found
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        subprocess.run(["apt-get", "install", "-y", "-qq", "hey"], check=True, capture_output=True)
+        if found := shutil.which("hey"):
+            return found
+    raise RuntimeError("the serving benchmark needs `hey` or `wrk`: install one (`apt-get install hey`) and rerun")
+
+
+def serve_benchmark(project: Path, env: Mapping[str, str], raw_copy: Path) -> str:
+    """The generated project's serving benchmark (BentoML against FastAPI); its raw output goes to `raw_copy`."""
+    ensure_load_generator()
+    env = project_env(env)
+    summary = project / "benchmarks" / "summary.md"
+    command = ["uv", "run", "--frozen", "python", "benchmarks/serve.py", "--output", str(summary)]
+    subprocess.run(command, cwd=project, env=env, check=True, capture_output=True)
+    runs = sorted((project / "benchmarks" / "results").iterdir())
+    shutil.rmtree(raw_copy, ignore_errors=True)
+    shutil.copytree(runs[-1], raw_copy)
+    shutil.copy2(summary, raw_copy / "summary.md")
+    return summary.read_text(encoding="utf-8")
+
+
+def monitor_benchmark(project: Path, env: Mapping[str, str]) -> str:
+    """The generated project's monitoring benchmark output: 1M rows x 20 features."""
+    command = ["uv", "run", "--frozen", "python", "benchmarks/monitor.py"]
+    result = subprocess.run(command, cwd=project, env=project_env(env), check=True, capture_output=True, text=True)
+    return result.stdout
 
 
 def serve_to_first_answer(project: Path, env: Mapping[str, str], log: Path) -> float:
