@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tools.bench_report import write_report
 from tools.locks import NAME_PLACEHOLDER, lock_path, to_template
 from tools.questionnaire_doc import DOC_PATH, render_reference
 from tools.sample_data import write_samples
@@ -60,3 +61,31 @@ def test_questionnaire_reference_is_current() -> None:
     assert DOC_PATH.read_text(encoding="utf-8") == render_reference(), (
         "docs/questionnaire.md is stale: run `uv run python -m tools.questionnaire_doc`"
     )
+
+
+BENCH_RESULTS = {
+    "machine": {"python": "3.11.7", "cpus": "2"},
+    "render": {"shipshape_render_s": 0.9, "copier_floor_s": 0.6, "ratio": 1.5},
+    "first_green_bytecode_cached": {"render": 1.0, "dvc repro": 12.0, "pytest": 5.0, "total": 18.0},
+    "first_green_no_bytecode": {"render": 1.2, "dvc repro": 20.0, "pytest": 9.0, "total": 30.2},
+    "serve": "# Serving benchmark\n\n| endpoint | conns |\n|---|---:|\n| /predict | 16 |\n",
+    "monitor": "statistics 1M x 20: 0.47 s\n",
+}
+
+
+def test_benchmark_page_states_each_figure_against_its_goal(tmp_path: Path) -> None:
+    page = write_report(BENCH_RESULTS, tmp_path).read_text()
+    assert "**1.50x** | ≤ 1.3x: misses the goal" in page
+    assert "18.0 s (meets the goal)" in page
+    assert "30.2 s (misses the goal)" in page
+    assert "## Serving benchmark" not in page  # the serve report's title is dropped, its headings demoted
+    assert "| /predict | 16 |" in page
+    assert "statistics 1M x 20: 0.47 s" in page
+    assert "| python | 3.11.7 |" in page
+
+
+def test_benchmark_plot_has_one_bar_per_run_and_step(tmp_path: Path) -> None:
+    write_report(BENCH_RESULTS, tmp_path)
+    svg = (tmp_path / "benchmarks" / "first-green.svg").read_text()
+    assert svg.count("<rect") == 2 * 3 + 3  # three steps in each of two runs, plus the legend
+    assert "goal 20 s" in svg
