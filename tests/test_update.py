@@ -1,38 +1,39 @@
-"""`copier update` takes template changes into template-owned files and never touches user-owned ones.
+"""`copier update` never loses a team's work: every edit is kept or surfaced as a conflict.
 
-A throwaway copy of the working tree is released as v1, a project is generated from it and
-edited the way a team would, then the template changes every file on both sides of the
-ownership line and is released as v2.
+Three fixture releases of the template are built from the working tree into a throwaway git
+repository: 0.1.0 is the tree as it is; 0.2.0 changes files the team also edits, adds a question
+and renames a test module (with a migration that moves the team's copy first); 0.3.0 renames it
+again and adds a dependency. Projects generated at 0.1.0 and edited the way a team would are
+updated across those releases, skipping one, and must come out with every edit kept or in a
+conflict, migrations run once and in order, and their own checks green once conflicts are
+resolved. Fast tests of the ownership policy, the hooks and the conflict check come first.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
+import sys
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import copier
+import pathspec
 import pytest
 import yaml
+from packaging.version import Version
 
-from tools.projects import GIT_IDENTITY
-from tools.variants import ROOT
+from hooks.move_file import MigrationError, move_file
+from hooks.relock import export_command, relock
+from tools.projects import GIT_IDENTITY, project_env
+from tools.variants import ROOT, Variant, variants_tagged
 
-pytestmark = pytest.mark.update
-
-USER_OWNED = [
-    "ml-project.yaml",
-    "params.yaml",
-    "src/{package}/schema.py",
-    "docs/OWNERSHIP.md",
-    "docs/MODEL_CARD.md",
-    "docs/RUNBOOK.md",
-    ".github/CODEOWNERS",
-]
-TEMPLATE_OWNED = ["README.md", "src/{package}/features.py", "dvc.yaml"]
-V2_MARKER = "changed in template v2"
+LEFTOVERS_SCRIPT = ROOT / "template" / ".github" / "scripts" / "check_update_leftovers.py"
+OWNERSHIP_DOC = ROOT / "docs" / "file-ownership.md"
+COPIER_YML = ROOT / "copier.yml"
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -42,64 +43,566 @@ def git(cwd: Path, *args: str) -> str:
     return result.stdout
 
 
-def template_source(name: str) -> str:
-    """The file in template/ that renders to project path `name`."""
-    candidates = [name.format(package="{{package_name}}"), name.format(package="{{package_name}}") + ".jinja"]
-    return next(candidate for candidate in candidates if (ROOT / "template" / candidate).exists())
+def git_repo(path: Path, files: dict[str, str]) -> Path:
+    """A git repository at `path` with `files` committed."""
+    for name, text in files.items():
+        (path / name).parent.mkdir(parents=True, exist_ok=True)
+        (path / name).write_text(text, encoding="utf-8")
+    git(path, "init", "-q", "-b", "main")
+    git(path, "add", "-A")
+    git(path, "commit", "-q", "-m", "start")
+    return path
 
 
-def append_comment(path: Path) -> None:
-    """Add a v2 comment line in the file's own comment syntax."""
-    markdown = path.name.removesuffix(".jinja").endswith(".md")
-    line = f"<!-- {V2_MARKER} -->" if markdown else f"# {V2_MARKER}"
-    path.write_text(path.read_text(encoding="utf-8") + line + "\n", encoding="utf-8")
+def leftovers(project: Path) -> subprocess.CompletedProcess[str]:
+    """Run the generated project's merge-leftover check (the same script its CI runs)."""
+    return subprocess.run(
+        [sys.executable, str(LEFTOVERS_SCRIPT)], cwd=project, capture_output=True, text=True, check=False
+    )
 
 
-@pytest.fixture(scope="module")
-def releases(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The template as a git repository with tags v1 and v2; v2 edits every file under test."""
-    repo = tmp_path_factory.mktemp("template") / "shipshape"
-    tracked = git(ROOT, "ls-files", "--cached", "--others", "--exclude-standard").splitlines()
-    for name in tracked:
+# ─── The ownership policy: docs/file-ownership.md and copier.yml cannot drift ─────────────────
+
+
+def policy_table() -> dict[str, list[str]]:
+    """Owner -> path patterns, read from the table in docs/file-ownership.md."""
+    table: dict[str, list[str]] = {}
+    for line in OWNERSHIP_DOC.read_text(encoding="utf-8").splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0].startswith("`") and cells[1].startswith("**"):
+            table.setdefault(cells[1].strip("*"), []).append(cells[0].strip("`"))
+    return table
+
+
+def copier_settings() -> dict:
+    return yaml.safe_load(COPIER_YML.read_text(encoding="utf-8"))
+
+
+def update_time_exclusions() -> list[str]:
+    """The `_exclude` entries that apply only when copier updates, as rendered during an update."""
+    entries = copier_settings().get("_exclude", [])
+    pattern = re.compile(r"\{%\s*if _copier_operation == 'update'\s*%\}(.*?)\{%\s*endif\s*%\}")
+    return [match.group(1) for entry in entries if (match := pattern.fullmatch(entry))]
+
+
+def test_policy_table_names_exactly_the_user_owned_files_of_copier_yml() -> None:
+    assert sorted(policy_table()["you"]) == sorted(copier_settings()["_skip_if_exists"])
+
+
+def test_policy_table_names_exactly_the_files_excluded_on_update() -> None:
+    assert update_time_exclusions(), "copier.yml should exclude the lock from updates"
+    assert sorted(policy_table()["re-locked"]) == sorted(update_time_exclusions())
+
+
+def test_every_rendered_file_has_exactly_one_owner(variant: Variant, project: Path, answers: dict) -> None:
+    specs = {
+        owner: pathspec.GitIgnoreSpec.from_lines(
+            [pattern.replace("{{ package_name }}", answers["package_name"]) for pattern in patterns]
+        )
+        for owner, patterns in policy_table().items()
+    }
+    files = [path.relative_to(project).as_posix() for path in project.rglob("*") if path.is_file()]
+    owners = {name: [owner for owner, spec in specs.items() if spec.match_file(name)] for name in files}
+    assert {name: found for name, found in owners.items() if len(found) != 1} == {}
+
+
+# ─── Hooks: the rename helper and the relock ─────────────────────────────────────────────────
+
+
+def test_move_file_moves_the_users_file_with_git_and_fills_answers(tmp_path: Path) -> None:
+    project = git_repo(tmp_path, {".copier-answers.yml": "package_name: churn\n", "src/churn/old.py": "mine\n"})
+    message = move_file(project, "src/{package_name}/old.py", "src/{package_name}/new/name.py")
+    assert "moved src/churn/old.py -> src/churn/new/name.py" in message
+    assert (project / "src/churn/new/name.py").read_text() == "mine\n"
+    assert not (project / "src/churn/old.py").exists()
+    assert git(project, "diff", "--cached", "--name-status", "-M").split() == [
+        "R100",
+        "src/churn/old.py",
+        "src/churn/new/name.py",
+    ]
+
+
+def test_move_file_twice_is_a_no_op_the_second_time(tmp_path: Path) -> None:
+    project = git_repo(tmp_path, {"old.md": "mine\n"})
+    move_file(project, "old.md", "new.md")
+    assert "already in place" in move_file(project, "old.md", "new.md")
+    assert (project / "new.md").read_text() == "mine\n"
+
+
+def test_move_file_never_overwrites_when_both_names_exist(tmp_path: Path) -> None:
+    project = git_repo(tmp_path, {"old.md": "mine\n", "new.md": "also mine\n"})
+    with pytest.raises(MigrationError, match=r"both old\.md and new\.md exist\. Merge"):
+        move_file(project, "old.md", "new.md")
+    assert (project / "old.md").read_text() == "mine\n"
+    assert (project / "new.md").read_text() == "also mine\n"
+
+
+def test_move_file_of_a_deleted_file_says_so(tmp_path: Path) -> None:
+    project = git_repo(tmp_path, {"kept.md": "x\n"})
+    assert "does not exist" in move_file(project, "gone.md", "new.md")
+
+
+def test_move_file_names_a_missing_answer(tmp_path: Path) -> None:
+    project = git_repo(tmp_path, {".copier-answers.yml": "package_name: churn\n"})
+    with pytest.raises(MigrationError, match="no answer 'model_name'"):
+        move_file(project, "src/{model_name}.py", "x.py")
+
+
+def test_relock_leaves_a_conflicted_pyproject_to_the_user(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("<<<<<<< before updating\na\n=======\nb\n>>>>>>> after updating\n")
+    code, message = relock(tmp_path)
+    assert code == 0
+    assert "Resolve them, then run `uv lock`" in message
+    assert not (tmp_path / "uv.lock").exists()
+
+
+def test_relock_exports_requirements_with_the_projects_own_pre_commit_hook() -> None:
+    command = export_command(ROOT / "template")
+    assert command is not None, "the template's .pre-commit-config.yaml lost its service-requirements hook"
+    assert command[:2] == ["uv", "export"]
+    assert command[-2:] == ["--output-file", "requirements/service.txt"]
+
+
+def migration_versions(copier_yml: Path) -> list[Version]:
+    settings = yaml.safe_load(copier_yml.read_text(encoding="utf-8"))
+    return [Version(entry["version"]) for entry in settings.get("_migrations", []) if "version" in entry]
+
+
+def test_versioned_migrations_are_listed_oldest_first(releases: Path) -> None:
+    """Copier runs migrations in list order, not version order: a skipped release must not run them backwards."""
+    for copier_yml in [COPIER_YML, releases / "copier.yml"]:
+        assert migration_versions(copier_yml) == sorted(migration_versions(copier_yml)), copier_yml
+    assert migration_versions(releases / "copier.yml") == [Version(MIDDLE), Version(LATEST)]
+
+
+def test_relock_outside_a_project_says_where_to_run(tmp_path: Path) -> None:
+    code, message = relock(tmp_path)
+    assert code == 1
+    assert "no pyproject.toml" in message
+
+
+# ─── The generated project's merge-leftover check ────────────────────────────────────────────
+
+
+def test_leftover_check_passes_a_clean_project(tmp_path: Path) -> None:
+    project = git_repo(tmp_path, {"README.md": "Title\n=======\n\ntext\n"})
+    assert leftovers(project).returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("files", "reported"),
+    [
+        ({"a.py": "x = 1\n<<<<<<< before updating\ny = 2\n=======\ny = 3\n>>>>>>> after updating\n"}, "a.py:2"),
+        ({"src/a.py.rej": "@@ -1 +1 @@\n"}, "rejected hunk file: src/a.py.rej"),
+    ],
+    ids=["conflict-markers", "reject-file"],
+)
+def test_leftover_check_fails_on_conflicts_and_rejects(tmp_path: Path, files: dict[str, str], reported: str) -> None:
+    project = git_repo(tmp_path, {"README.md": "clean\n"})
+    for name, text in files.items():
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).write_text(text)
+    result = leftovers(project)
+    assert result.returncode == 1
+    assert reported in result.stdout
+    assert "Resolve each conflict" in result.stderr
+
+
+def test_leftover_check_finds_ignored_reject_files(tmp_path: Path) -> None:
+    project = git_repo(tmp_path, {".gitignore": "*.rej\n"})
+    (project / "pyproject.toml.rej").write_text("@@ -1 +1 @@\n")
+    assert "pyproject.toml.rej" in leftovers(project).stdout
+
+
+def test_leftover_check_fails_on_unmerged_paths(tmp_path: Path) -> None:
+    project = git_repo(tmp_path, {"a.txt": "base\n"})
+    git(project, "checkout", "-q", "-b", "other")
+    (project / "a.txt").write_text("theirs\n")
+    git(project, "commit", "-q", "-am", "theirs")
+    git(project, "checkout", "-q", "main")
+    (project / "a.txt").write_text("ours\n")
+    git(project, "commit", "-q", "-am", "ours")
+    subprocess.run(["git", "merge", "-q", "other"], cwd=project, capture_output=True, check=False)
+    assert "unmerged path: a.txt" in leftovers(project).stdout
+
+
+# ─── Fixture releases of the template ────────────────────────────────────────────────────────
+
+OLDEST, MIDDLE, LATEST = "0.1.0", "0.2.0", "0.3.0"
+GATE_TESTS = {OLDEST: "tests/test_gate.py", MIDDLE: "tests/test_promotion_gate.py", LATEST: "tests/test_gate_rules.py"}
+README_LINE = "Needs Python 3.11+ and [uv](https://docs.astral.sh/uv/)."
+FEATURES_DOCSTRING = "Feature engineering shared by training and serving: validated rows in, model inputs out."
+TEMPLATE_DEPENDENCY = '"packaging>=24.0",'
+USER_DEPENDENCY = "tabulate>=0.9"
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    """Replace `old` (which must be there) by `new` in `path`."""
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"fixture out of date: {old!r} is not in {path}"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def append(path: Path, text: str) -> None:
+    path.write_text(path.read_text(encoding="utf-8") + text, encoding="utf-8")
+
+
+def move_migration(version: str, old: str, new: str) -> str:
+    """A copier.yml `_migrations` entry that moves the team's `old` to `new` before rendering."""
+    hook = "{{ _copier_conf.src_path }}/hooks/move_file.py"
+    return (
+        f'  - version: "{version}"\n'
+        "    when: \"{{ _stage == 'before' }}\"\n"
+        f'    command: ["{{{{ _copier_python }}}}", "{hook}", "{old}", "{new}"]\n'
+    )
+
+
+def add_migration(repo: Path, entry: str) -> None:
+    """Append `entry` to copier.yml's `_migrations`: copier runs them in list order, so newest last."""
+    end_of_migrations = "\n# Files the team owns after day one"
+    edit(repo / "copier.yml", end_of_migrations, entry + end_of_migrations)
+
+
+def release_0_2_0(repo: Path) -> None:
+    """Change lines the team also edits, add a question, rename the gate tests with a migration."""
+    template = repo / "template"
+    edit(template / "README.md.jinja", README_LINE, "Needs Python 3.11+ and [uv](https://docs.astral.sh/uv/) 0.9+.")
+    append(template / "README.md.jinja", "\nQuestions about this project: {{ support_channel }}.\n")
+    features = template / "src" / "{{package_name}}" / "features.py"
+    edit(features, FEATURES_DOCSTRING, FEATURES_DOCSTRING.replace("validated rows", "contract-checked rows"))
+    append(template / "docs" / "OWNERSHIP.md.jinja", "\nReviewed every quarter by the model owner.\n")
+    edit(template / "params.yaml.jinja", "  test_size: 0.2\n", "  test_size: 0.25\n")
+    gate_tests = template / "tests" / "test_gate.py.jinja"
+    edit(gate_tests, "with a message naming it all.", "with a message naming the metric, threshold and version.")
+    gate_tests.rename(template / "tests" / "test_promotion_gate.py.jinja")
+    question = (
+        'support_channel:\n  type: str\n  help: Where users of the model ask questions\n  default: "#ml-support"\n\n'
+    )
+    edit(repo / "copier.yml", "# ─── Computed values", question + "# ─── Computed values")
+    add_migration(repo, move_migration(MIDDLE, GATE_TESTS[OLDEST], GATE_TESTS[MIDDLE]))
+
+
+def release_0_3_0(repo: Path) -> None:
+    """Rename the gate tests again (a second migration) and add a development dependency."""
+    template = repo / "template"
+    (template / "tests" / "test_promotion_gate.py.jinja").rename(template / "tests" / "test_gate_rules.py.jinja")
+    edit(template / "pyproject.toml.jinja", '    "dvc>=3.60",\n', f'    "dvc>=3.60",\n    {TEMPLATE_DEPENDENCY}\n')
+    add_migration(repo, move_migration(LATEST, GATE_TESTS[MIDDLE], GATE_TESTS[LATEST]))
+
+
+def build_releases(repo: Path) -> Path:
+    """The working tree copied into `repo` and released three times, each release a PEP 440 tag."""
+    names = git(ROOT, "ls-files", "--cached", "--others", "--exclude-standard").splitlines()
+    for name in names:
         if (ROOT / name).is_file():
             (repo / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, repo / name)
     git(repo, "init", "-q", "-b", "main")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "v1")
-    git(repo, "tag", "v1")
-    for name in USER_OWNED + TEMPLATE_OWNED:
-        append_comment(repo / "template" / template_source(name))
-    git(repo, "commit", "-q", "-am", "v2")
-    git(repo, "tag", "v2")
+    for version, change in [(OLDEST, None), (MIDDLE, release_0_2_0), (LATEST, release_0_3_0)]:
+        if change:
+            change(repo)
+        git(repo, "add", "-A")
+        git(repo, "commit", "-q", "-m", f"release {version}")
+        git(repo, "tag", version)
     return repo
 
 
-def test_update_changes_template_files_and_keeps_user_files(releases: Path, tmp_path: Path) -> None:
-    project = tmp_path / "project"
+@pytest.fixture(scope="session")
+def releases(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_releases(tmp_path_factory.mktemp("template") / "shipshape")
+
+
+# ─── Generated projects, edited the way a team would ─────────────────────────────────────────
+
+
+@dataclass
+class TeamEdits:
+    """What the team changed after generating, to look for after every update."""
+
+    package: str
+    kept_verbatim: dict[str, str]  # user-owned files: byte for byte after the update
+    markers: dict[str, str]  # template-owned file -> a line the team added (at its 0.1.0 name)
+    deleted: str
+
+
+def generate(releases: Path, variant: Variant, project: Path) -> str:
+    """Generate `variant` at the oldest release, commit it, return its package name."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        copier.run_copy(str(releases), project, defaults=True, vcs_ref="v1", quiet=True)
-    package = yaml.safe_load((project / ".copier-answers.yml").read_text())["package_name"]
+        worker = copier.run_copy(
+            str(releases), project, data=dict(variant.data), defaults=True, vcs_ref=OLDEST, quiet=True
+        )
     git(project, "init", "-q", "-b", "main")
     git(project, "add", "-A")
-    git(project, "commit", "-q", "-m", "generated from v1")
+    git(project, "commit", "-q", "-m", f"generated from Shipshape {OLDEST}")
+    return worker.answers.combined["package_name"]
 
-    edited = {}
-    for name in (entry.format(package=package) for entry in USER_OWNED):
-        path = project / name
-        path.write_text(path.read_text(encoding="utf-8") + "\n# the team's own edit\n", encoding="utf-8")
-        edited[name] = path.read_text(encoding="utf-8")
-    git(project, "commit", "-q", "-am", "team edits")
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        copier.run_update(project, defaults=True, overwrite=True, vcs_ref="v2", quiet=True)
+def make_team_edits(project: Path, package: str) -> TeamEdits:
+    """Edits on lines the template changes, elsewhere in template files, a deletion, a dependency, docs, params."""
+    edit(project / "README.md", README_LINE, "Needs Python 3.11+ and uv; the team uses the shared runner image.")
+    feature_helper = (
+        "\n\ndef team_feature_note() -> str:\n"
+        '    """Where the team records its feature decisions."""\n'
+        '    return "docs/features.md"\n'
+    )
+    append(project / "src" / package / "features.py", feature_helper)
+    gate_test = (
+        "\n\ndef test_team_gate_threshold_is_configurable() -> None:\n"
+        '    assert with_gate("roc_auc", 0.5).gate.threshold == 0.5\n'
+    )
+    append(project / GATE_TESTS[OLDEST], gate_test)
+    (project / "benchmarks" / "README.md").unlink()
+    append(project / "docs" / "OWNERSHIP.md", "\nModel owner signed off: Dana Smith, 2026-11-01.\n")
+    edit(project / "params.yaml", "  seed: 42\n", "  seed: 7\n")
+    for command in [["uv", "add", "--no-sync", USER_DEPENDENCY], export_command(project)]:
+        subprocess.run(command, cwd=project, env=project_env(os.environ), check=True, capture_output=True)
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "the team's work")
+    return TeamEdits(
+        package=package,
+        kept_verbatim={
+            name: (project / name).read_text(encoding="utf-8") for name in ["docs/OWNERSHIP.md", "params.yaml"]
+        },
+        markers={
+            "README.md": "the team uses the shared runner image",
+            f"src/{package}/features.py": "def team_feature_note() -> str:",
+            GATE_TESTS[OLDEST]: "def test_team_gate_threshold_is_configurable",
+        },
+        deleted="benchmarks/README.md",
+    )
 
-    for name, content in edited.items():
-        assert (project / name).read_text(encoding="utf-8") == content, f"{name} was changed by the update"
-    for name in (entry.format(package=package) for entry in TEMPLATE_OWNED):
-        assert V2_MARKER in (project / name).read_text(encoding="utf-8"), f"{name} missed the v2 change"
-    files = [path for path in project.rglob("*") if path.is_file() and ".git" not in path.parts]
-    assert [path for path in files if path.suffix == ".rej"] == []
-    assert [path for path in files if "<<<<<<<" in path.read_text(encoding="utf-8", errors="ignore")] == []
+
+def copier_update(project: Path, releases: Path, version: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    """`copier update` as a user runs it, through the CLI, to template `version`."""
+    command = [sys.executable, "-m", "copier", "update", "--trust", "--defaults", "--vcs-ref", version, *extra]
+    return subprocess.run(
+        command, cwd=project, env=project_env(os.environ), capture_output=True, text=True, check=False
+    )
+
+
+def conflicted_files(project: Path) -> set[str]:
+    """Files copier left unmerged or with conflict markers."""
+    result = leftovers(project)
+    return {line.split(": ", 1)[1].split(":")[0] for line in result.stdout.splitlines() if ": " in line}
+
+
+TEAM_LINES = ("the team uses the shared runner image", "def test_team_gate_threshold_is_configurable")
+CONFLICT = re.compile(r"^<<<<<<< [^\n]*\n(.*?)^=======\n(.*?)^>>>>>>> [^\n]*\n", re.DOTALL | re.MULTILINE)
+
+
+def resolve(path: Path) -> None:
+    """Resolve each conflict in `path` as a reviewer would: the team's lines where they added some, then
+    the template's; elsewhere (lines only the template changed) the template's."""
+
+    def choose(match: re.Match[str]) -> str:
+        team, template = match.group(1), match.group(2)
+        return team + template if any(line in team for line in TEAM_LINES) else template
+
+    path.write_text(CONFLICT.sub(choose, path.read_text(encoding="utf-8")), encoding="utf-8")
+
+
+@dataclass
+class Updated:
+    project: Path
+    edits: TeamEdits
+    outputs: list[str]  # copier's combined output, one entry per update run
+
+
+def updated_project(releases: Path, variant: Variant, folder: Path, versions: list[str]) -> Updated:
+    """Generate `variant` at the oldest release, apply the team's edits, update through `versions`."""
+    project = folder / variant.name
+    edits = make_team_edits(project, generate(releases, variant, project))
+    outputs = []
+    for version in versions:
+        result = copier_update(project, releases, version)
+        assert result.returncode == 0, result.stderr
+        outputs.append(result.stdout + result.stderr)
+        if version != versions[-1]:
+            for name in conflicted_files(project):
+                resolve(project / name)
+            git(project, "add", "-A")
+            git(project, "commit", "-q", "-m", f"update to {version}")
+    return Updated(project, edits, outputs)
+
+
+CI_VARIANTS = variants_tagged("ci")
+
+
+@pytest.fixture(scope="module", params=CI_VARIANTS, ids=[variant.name for variant in CI_VARIANTS])
+def skipped_ahead(request: pytest.FixtureRequest, releases: Path, tmp_path_factory: pytest.TempPathFactory) -> Updated:
+    """A CI variant's project updated from the oldest release straight to the latest, skipping one."""
+    return updated_project(releases, request.param, tmp_path_factory.mktemp("skip"), [LATEST])
+
+
+@pytest.fixture(scope="module")
+def stepwise(releases: Path, tmp_path_factory: pytest.TempPathFactory) -> Updated:
+    """The default variant updated one release at a time."""
+    variant = next(variant for variant in CI_VARIANTS if "default" in variant.tags)
+    return updated_project(releases, variant, tmp_path_factory.mktemp("step"), [MIDDLE, LATEST])
+
+
+def latest_name(name: str) -> str:
+    """Where a file the team edited at 0.1.0 lives at the latest release."""
+    return GATE_TESTS[LATEST] if name == GATE_TESTS[OLDEST] else name
+
+
+@pytest.mark.update
+def test_every_team_edit_is_kept_or_surfaced_as_a_conflict(skipped_ahead: Updated) -> None:
+    project, edits = skipped_ahead.project, skipped_ahead.edits
+    for name, marker in edits.markers.items():
+        path = project / latest_name(name)
+        assert path.is_file(), f"{latest_name(name)} is missing after the update"
+        assert marker in path.read_text(encoding="utf-8"), f"the team's edit to {name} was dropped"
+    for name, text in edits.kept_verbatim.items():
+        assert (project / name).read_text(encoding="utf-8") == text, f"the update changed the team's {name}"
+    assert not (project / edits.deleted).exists(), "the update brought back a file the team deleted"
+
+
+@pytest.mark.update
+def test_conflicts_only_where_the_team_and_the_template_changed_the_same_lines(skipped_ahead: Updated) -> None:
+    """README: both changed one line. The renamed module: copier has no common ancestor for the new
+    name, so wherever the team's copy differs from the new version both sides are shown."""
+    project = skipped_ahead.project
+    assert conflicted_files(project) == {"README.md", GATE_TESTS[LATEST]}
+    readme = (project / "README.md").read_text(encoding="utf-8")
+    assert "the team uses the shared runner image" in readme
+    assert "uv](https://docs.astral.sh/uv/) 0.9+." in readme
+
+
+@pytest.mark.update
+def test_template_changes_reach_template_owned_files(skipped_ahead: Updated) -> None:
+    project, package = skipped_ahead.project, skipped_ahead.edits.package
+    assert "contract-checked rows" in (project / "src" / package / "features.py").read_text(encoding="utf-8")
+    gate_tests = (project / GATE_TESTS[LATEST]).read_text(encoding="utf-8")
+    assert "naming the metric, threshold and version" in gate_tests
+    assert not (project / GATE_TESTS[OLDEST]).exists()
+    assert not (project / GATE_TESTS[MIDDLE]).exists()
+    assert yaml.safe_load((project / ".copier-answers.yml").read_text())["support_channel"] == "#ml-support"
+    assert "Questions about this project: #ml-support." in (project / "README.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.update
+def test_the_lock_keeps_the_teams_dependency_and_takes_the_templates(skipped_ahead: Updated) -> None:
+    project = skipped_ahead.project
+    pyproject = (project / "pyproject.toml").read_text(encoding="utf-8")
+    assert f'"{USER_DEPENDENCY}"' in pyproject
+    assert TEMPLATE_DEPENDENCY in pyproject
+    lock = (project / "uv.lock").read_text(encoding="utf-8")
+    assert 'name = "tabulate"' in lock
+    assert 'name = "packaging", specifier = ">=24.0"' in lock
+    subprocess.run(["uv", "lock", "--check"], cwd=project, env=project_env(os.environ), check=True)
+
+
+@pytest.mark.update
+def test_skipped_release_migrations_run_once_in_order(skipped_ahead: Updated) -> None:
+    (output,) = skipped_ahead.outputs
+    moves = re.findall(r"^migration (\S+): (.*)$", output, flags=re.MULTILINE)
+    assert moves == [
+        (
+            MIDDLE,
+            f"moved {GATE_TESTS[OLDEST]} -> {GATE_TESTS[MIDDLE]}, keeping your edits; "
+            "the update merges the template's changes into it",
+        ),
+        (
+            LATEST,
+            f"moved {GATE_TESTS[MIDDLE]} -> {GATE_TESTS[LATEST]}, keeping your edits; "
+            "the update merges the template's changes into it",
+        ),
+    ]
+    assert output.count("relock: uv.lock and the exported requirements match") == 1
+
+
+@pytest.mark.update
+def test_stepwise_updates_run_each_migration_in_its_own_update(stepwise: Updated) -> None:
+    first, second = (re.findall(r"^migration (\S+):", output, flags=re.MULTILINE) for output in stepwise.outputs)
+    assert (first, second) == ([MIDDLE], [LATEST])
+    for name, marker in stepwise.edits.markers.items():
+        assert marker in (stepwise.project / latest_name(name)).read_text(encoding="utf-8")
+
+
+@pytest.mark.update
+def test_a_dirty_tree_is_refused_and_left_as_it_was(releases: Path, tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    generate(releases, CI_VARIANTS[0], project)
+    append(project / "README.md", "\nwork in progress\n")
+    result = copier_update(project, releases, LATEST)
+    assert result.returncode != 0
+    assert "dirty" in result.stderr
+    assert git(project, "status", "--porcelain").split() == ["M", "README.md"]
+    assert (project / GATE_TESTS[OLDEST]).is_file()
+
+
+def project_checks(project: Path, tests: list[str]) -> None:
+    """The checks the project's CI runs: leftovers, lock, lint, format, then `tests` (or all)."""
+    env = project_env(os.environ)
+    for command in [
+        [sys.executable, str(LEFTOVERS_SCRIPT)],
+        ["uv", "lock", "--check"],
+        ["uv", "sync", "--frozen", "--quiet"],
+        ["uv", "run", "--frozen", "ruff", "check", "."],
+        ["uv", "run", "--frozen", "ruff", "format", "--check", "."],
+        ["uv", "run", "--frozen", "pytest", "-q", "-x", "-p", "no:cacheprovider", *tests],
+    ]:
+        result = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, check=False)
+        assert result.returncode == 0, f"{' '.join(command)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+
+
+@pytest.fixture(scope="module")
+def resolved(skipped_ahead: Updated) -> Path:
+    """The updated project with its conflicts resolved and committed."""
+    project = skipped_ahead.project
+    for name in conflicted_files(project):
+        resolve(project / name)
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", f"update to Shipshape {LATEST}")
+    return project
+
+
+FAST_SUBSET = [GATE_TESTS[LATEST], "tests/test_features.py", "tests/test_schema.py"]
+
+
+@pytest.mark.update
+def test_the_updated_project_passes_lint_lock_and_its_touched_tests(resolved: Path) -> None:
+    project_checks(resolved, FAST_SUBSET)
+
+
+@pytest.mark.update
+@pytest.mark.slow
+def test_the_updated_default_project_passes_its_whole_suite(resolved: Path, request: pytest.FixtureRequest) -> None:
+    if "default" not in request.node.callspec.params["skipped_ahead"].tags:
+        pytest.skip("the whole suite runs for the default variant; the others run lint, lock and a subset")
+    project_checks(resolved, [])
+
+
+# ─── The generated scheduled update workflow ─────────────────────────────────────────────────
+
+
+def scheduled_update(project: Path) -> dict:
+    return yaml.safe_load((project / ".github" / "workflows" / "template-update.yml").read_text(encoding="utf-8"))
+
+
+def test_scheduled_update_checks_then_updates_with_trust(project: Path) -> None:
+    workflow = scheduled_update(project)
+    scripts = [step.get("run", "") for step in workflow["jobs"]["update"]["steps"]]
+    assert any("copier check-update --output-format json" in script for script in scripts)
+    assert any("copier update --trust --defaults" in script for script in scripts)
+    assert any(".github/scripts/check_update_leftovers.py" in script for script in scripts)
+    assert any("gh pr create" in script for script in scripts)
+    minimum = Version(copier_settings()["_min_copier_version"])
+    assert Version(workflow["env"]["COPIER_VERSION"]) >= minimum
+
+
+def test_scheduled_update_has_least_privilege_and_pinned_actions(project: Path) -> None:
+    workflow = scheduled_update(project)
+    assert workflow["permissions"] == {}
+    assert workflow["jobs"]["update"]["permissions"] == {"contents": "write", "pull-requests": "write"}
+    actions = [step["uses"] for step in workflow["jobs"]["update"]["steps"] if "uses" in step]
+    assert actions
+    assert [action for action in actions if not re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", action)] == []
+
+
+def test_generated_ci_fails_on_merge_leftovers(project: Path) -> None:
+    ci = yaml.safe_load((project / ".github" / "workflows" / "ci.yml").read_text(encoding="utf-8"))
+    scripts = [step.get("run", "") for step in ci["jobs"]["checks"]["steps"]]
+    assert "python3 .github/scripts/check_update_leftovers.py" in scripts
