@@ -101,7 +101,7 @@ def serve_benchmark(project: Path, env: Mapping[str, str], raw_copy: Path) -> st
     subprocess.run(command, cwd=project, env=env, check=True, capture_output=True)
     runs = sorted((project / "benchmarks" / "results").iterdir())
     shutil.rmtree(raw_copy, ignore_errors=True)
-    shutil.copytree(runs[-1], raw_copy)
+    shutil.copytree(runs[-1], raw_copy, ignore=shutil.ignore_patterns("*.log"))  # the servers' access logs
     shutil.copy2(summary, raw_copy / "summary.md")
     return summary.read_text(encoding="utf-8")
 
