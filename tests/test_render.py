@@ -58,6 +58,7 @@ EXPECTED_FILES = {
     "src/{package}/errors.py",
     "src/{package}/estimator.py",
     "src/{package}/evaluate.py",
+    "src/{package}/evidently_report.py",
     "src/{package}/features.py",
     "src/{package}/gate.py",
     "src/{package}/metrics.py",
@@ -106,6 +107,7 @@ EXPECTED_FILES = {
 # Files only some answers produce: (answer, value) -> files.
 OPTIONAL_FILES = {
     ("experiment_tracking", "mlflow"): {"tests/test_tracking.py"},
+    ("monitoring_report", "evidently"): {"tests/test_evidently_report.py"},
     ("kubernetes", True): {
         "deploy/kubernetes/README.md",
         "deploy/kubernetes/deployment.yaml",

@@ -149,7 +149,9 @@ def run_monitor(args: argparse.Namespace) -> tuple[str, int]:
 
     predictions = args.predictions or PredictionLogSettings.from_env().directory
     registry = Registry(served_registry_path())
-    summary = monitor(load_project_config(), registry, predictions, args.outcomes, args.window_hours)
+    summary = monitor(
+        load_project_config(), registry, predictions, args.outcomes, args.window_hours, report_dir=args.output_dir
+    )
     written = write_outputs(summary, args.output_dir)
     lines = [f"{summary['status']}: {summary['window']['rows']} rows from {summary['window']['source']}"]
     lines += [f"- {alert}" for alert in summary["alerts"]]

@@ -91,6 +91,8 @@ class Monitoring(_Strict):
     window_hours: int = Field(default=168, gt=0)
     # Share of rows breaking the data contract above which `monitor` alerts.
     max_violation_rate: float = Field(default=0.01, ge=0, le=1)
+    # `evidently`: `monitor` also writes Evidently's drift report (needs the `evidently` uv group).
+    report: Literal["builtin", "evidently"] = "builtin"
 
 
 class Retraining(_Strict):

@@ -478,8 +478,12 @@ def monitor(
     outcomes: Path | None = None,
     window_hours: int | None = None,
     now: datetime | None = None,
+    report_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """Run every check on a log window or a batch file; return the summary (see `summarise`)."""
+    """Run every check on a log window or a batch file; return the summary (see `summarise`).
+
+    With `report_dir` and `monitoring.report: evidently`, Evidently's report of the window goes there too.
+    """
     if window_hours is not None and window_hours < 1:
         raise MonitorInputError(f"--window-hours must be at least 1 (got {window_hours})")
     reference = load_reference(registry)
@@ -498,6 +502,10 @@ def monitor(
             "set PREDICTION_LOG_DIR, or pass --predictions DIR or a .csv/.jsonl batch file"
         )
     drifts, prediction = assess(window, reference, config)
+    if report_dir is not None and config.monitoring.report == "evidently":
+        from .evidently_report import write_evidently_report
+
+        write_evidently_report(window, reference, report_dir, config.monitoring.min_window)
     performance = None
     if outcomes is not None:
         performance = live_performance(read_outcomes(outcomes), log, reference, config, outcomes)
