@@ -12,19 +12,21 @@ from __future__ import annotations
 
 import gc
 import logging
-import threading
 import time
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 import bentoml
+from bentoml._internal.server.http import traffic as bentoml_traffic
 from bentoml.exceptions import ServiceUnavailable
 from pydantic import BaseModel
 from threadpoolctl import ThreadpoolController
 
 from .api import BatchPrediction, BatchRequest, Prediction, PredictionRequest, answers_from
+from .batching import RowBatcher
 from .config import load_project_config
-from .middleware import ApiKeyAuth, BodySizeLimit
+from .middleware import ApiKeyAuth, BodySizeLimit, RequestTimeout
 from .observability import FallbackReason, configure_logging, new_request_id, record_predictions, request_id_var
 from .prediction_log import PredictionLog, PredictionRecord
 from .registry import Registry, served_registry_path
@@ -38,6 +40,31 @@ SETTINGS = CONFIG.service
 TRAFFIC = traffic(SETTINGS)
 
 logger = logging.getLogger(__name__)
+
+
+def use_request_timeout() -> type:
+    """Put `RequestTimeout` in the place of BentoML's timeout middleware, which leaks; return BentoML's.
+
+    BentoML's timeout cannot be switched off by configuration, and a worker builds its
+    middleware stack from this module attribute when it starts, after importing this module.
+    """
+    replaced = getattr(bentoml_traffic, "TimeoutMiddleware", None)
+    if not isinstance(replaced, type):
+        raise RuntimeError(f"bentoml {bentoml.__version__} moved TimeoutMiddleware: review middleware.RequestTimeout")
+    bentoml_traffic.TimeoutMiddleware = RequestTimeout  # type: ignore[misc]
+    return replaced
+
+
+BENTOML_TIMEOUT_MIDDLEWARE = use_request_timeout()
+
+
+@dataclass(frozen=True)
+class RowScore:
+    """One row's answer, why it is a fallback (if it is), and the shadow candidate's answer (if any)."""
+
+    answer: Prediction
+    fallback_reason: FallbackReason | None
+    shadow: Prediction | None
 
 
 @bentoml.service(
@@ -61,7 +88,7 @@ class ModelService:
         # Created after the model loaded its OpenMP runtime; limiting through one controller
         # avoids rescanning loaded libraries in every new thread.
         self.threadpools = ThreadpoolController()
-        self.openmp_limited = threading.local()
+        self.batcher = RowBatcher(self.score, max_rows=SETTINGS.max_batch_rows, max_wait=TRAFFIC["batch_wait"])
         self.warm_up()
         gc.collect()  # freezing keeps whatever is alive: drop start-up garbage first
         # Everything loaded so far lives as long as the worker: move it out of the collector's
@@ -70,15 +97,13 @@ class ModelService:
         gc.freeze()
 
     def single_openmp_thread(self) -> None:
-        """One OpenMP thread for this thread's predictions.
+        """One OpenMP thread for the predictions of this thread, the one running the event loop.
 
         For a few rows a second thread only spins: one thread halved CPU per request in the
-        benchmark (benchmarks/README.md). The limit is per thread, and BentoML runs sync
-        endpoints in worker threads, so each thread sets it before its first prediction.
+        benchmark (benchmarks/README.md). The limit is per thread; predictions run on the
+        event loop's thread (see `batching`), the one that creates the service.
         """
-        if not getattr(self.openmp_limited, "done", False):
-            self.threadpools.limit(limits=1, user_api="openmp")
-            self.openmp_limited.done = True
+        self.threadpools.limit(limits=1, user_api="openmp")
 
     def warm_up(self) -> None:
         """Predict the contract's example row once (with the shadow too), so no request pays for lazy imports."""
@@ -98,37 +123,43 @@ class ModelService:
         """Ready once a model (or, under rule_based, the configured default) can answer."""
         return self.served.model is not None or SETTINGS.fallback == "rule_based"
 
-    def answer(self, rows: list[dict[str, Any]], ctx: bentoml.Context) -> list[Prediction]:
-        """Predict, then log and count every answer under the request's id."""
+    async def answer(self, rows: list[dict[str, Any]], ctx: bentoml.Context) -> list[Prediction]:
+        """Predict (batched with concurrent requests), then log and count every answer under the request's id."""
         started = time.perf_counter()
         request_id = new_request_id(ctx.request.headers.get("x-request-id"))
         request_id_var.set(request_id)
         ctx.response.headers["X-Request-ID"] = request_id
-        answers, reason = self.predict_or_fall_back(rows)
+        scored = await self.batcher.submit(rows)
         latency_ms = (time.perf_counter() - started) * 1000
-        shadow_answers = self.shadow_answers(rows, answers)
         self.prediction_log.write(
             [
                 PredictionRecord(
                     request_id=request_id if len(rows) == 1 else f"{request_id}-{index}",
-                    model_version=answer.model_version,
+                    model_version=row_score.answer.model_version,
                     features=row,
-                    prediction=answer.prediction,
-                    probabilities=answer.probabilities,
+                    prediction=row_score.answer.prediction,
+                    probabilities=row_score.answer.probabilities,
                     latency_ms=latency_ms,
-                    fallback=answer.fallback,
-                    shadow=shadow_entry(shadow_answers[index]) if shadow_answers else None,
+                    fallback=row_score.answer.fallback,
+                    shadow=shadow_entry(row_score.shadow) if row_score.shadow else None,
                 )
-                for index, (row, answer) in enumerate(zip(rows, answers, strict=True))
+                for index, (row, row_score) in enumerate(zip(rows, scored, strict=True))
             ]
         )
+        reason = scored[0].fallback_reason
         record_predictions(
-            [answer.prediction for answer in answers],
+            [row_score.answer.prediction for row_score in scored],
             fallback=reason is not None,
             classification=self.classification,
             fallback_reason=reason,
         )
-        return answers
+        return [row_score.answer for row_score in scored]
+
+    def score(self, rows: list[dict[str, Any]]) -> list[RowScore]:
+        """Every row's answer, with the shadow's beside it: one call for a whole batch, on the prediction thread."""
+        answers, reason = self.predict_or_fall_back(rows)
+        shadow_answers = self.shadow_answers(rows, answers) or [None] * len(rows)
+        return [RowScore(answer, reason, shadow) for answer, shadow in zip(answers, shadow_answers, strict=True)]
 
     def shadow_answers(self, rows: list[dict[str, Any]], answers: list[Prediction]) -> list[Prediction] | None:
         """The shadow candidate's answers for the log, compared in the metrics; None without a shadow."""
@@ -141,7 +172,6 @@ class ModelService:
 
     def predict_or_fall_back(self, rows: list[dict[str, Any]]) -> tuple[list[Prediction], FallbackReason | None]:
         """The model's answers, or the fallback policy's, with the reason for a fallback."""
-        self.single_openmp_thread()
         if self.served.model is None:
             return [self.rule_based_answer() for _ in rows], FallbackReason.MODEL_UNAVAILABLE
         try:
@@ -159,14 +189,14 @@ class ModelService:
         return Prediction(prediction=value, model_version="rule-based", fallback=True)
 
     @bentoml.api(route="/predict", input_spec=PredictionRequest)
-    def predict(self, ctx: bentoml.Context, **row: Any) -> Prediction:
+    async def predict(self, ctx: bentoml.Context, **row: Any) -> Prediction:
         """Predict one row; fields follow the data contract exactly."""
-        return self.answer([row], ctx)[0]
+        return (await self.answer([row], ctx))[0]
 
     @bentoml.api(route="/predict_batch", input_spec=BatchRequest)
-    def predict_batch(self, rows: list[BaseModel], ctx: bentoml.Context) -> BatchPrediction:
+    async def predict_batch(self, rows: list[BaseModel], ctx: bentoml.Context) -> BatchPrediction:
         """Predict up to `service.max_batch_rows` rows in one request."""
-        return BatchPrediction(predictions=self.answer([row.model_dump() for row in rows], ctx))
+        return BatchPrediction(predictions=await self.answer([row.model_dump() for row in rows], ctx))
 
     @bentoml.api(route="/metadata")
     def metadata(self) -> dict[str, Any]:

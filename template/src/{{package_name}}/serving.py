@@ -28,6 +28,7 @@ API_KEYS_ENV = "SERVICE_API_KEYS"
 # Measured with benchmarks/serve.py and the sample model: one worker, at full use of one core,
 # answers about 80 single-row requests per second (~12 ms of CPU each).
 REQUESTS_PER_SECOND_PER_WORKER = 80
+MAX_BATCH_WAIT_SECONDS = 0.005
 
 
 class ServingError(ProjectError):
@@ -91,9 +92,11 @@ def traffic(settings: ServiceSettings, cpu_count: int | None = None) -> dict[str
     """BentoML traffic and worker settings from the latency budget and peak throughput answers.
 
     The timeout is ten latency budgets (at least 5 s, for full batches; at most 10 s): long
-    enough for a slow request, short enough that an overloaded worker answers 504 instead of hanging. Concurrency
-    is four times what Little's law says peak traffic keeps in flight (at least 32); above it
-    BentoML answers 429 at once. Workers cover peak throughput, up to one per CPU.
+    enough for a slow request, short enough that an overloaded worker answers 504 instead of
+    hanging. Concurrency is four times what Little's law says peak traffic keeps in flight (at
+    least 32); above it BentoML answers 429 at once. Workers cover peak throughput, up to one
+    per CPU. A batch waits at most a twentieth of the budget, and never over 5 ms, for
+    requests to join it (see `batching`).
     """
     budget_seconds = settings.latency_budget_ms / 1000
     in_flight = settings.peak_throughput_rps * budget_seconds
@@ -102,6 +105,7 @@ def traffic(settings: ServiceSettings, cpu_count: int | None = None) -> dict[str
         "timeout": min(10.0, max(5.0, 10 * budget_seconds)),
         "max_concurrency": max(32, math.ceil(4 * in_flight)),
         "workers": max(1, min(workers, cpu_count or os.cpu_count() or 1)),
+        "batch_wait": min(MAX_BATCH_WAIT_SECONDS, budget_seconds / 20),
     }
 
 
