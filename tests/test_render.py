@@ -34,6 +34,7 @@ EXPECTED_FILES = {
     "LICENSE",
     "README.md",
     "benchmarks/README.md",
+    "benchmarks/ab_bentoml_timeout.py",
     "benchmarks/baseline_app.py",
     "benchmarks/monitor.py",
     "benchmarks/serve.py",

@@ -131,6 +131,8 @@ def write_report(results: Mapping[str, Any], docs_dir: Path) -> Path:
             "`benchmarks/serve.py` in the generated project, run in the first-green project: both servers",
             "serve the same model file through the same request model and prediction function, with the",
             "same number of worker processes, loaded by `hey` on loopback. Raw output: `docs/benchmarks/serve/`.",
+            "What the service changes and why, with the A/B runs behind each change, is in the generated",
+            "project's `benchmarks/README.md`; the latest A/B's summaries are in `docs/benchmarks/ab-timeout/`.",
             "",
             *demoted(results["serve"]),
             "",

@@ -6,6 +6,9 @@ used, so serving cannot drift from them. Endpoints: `/predict` (one flat row),
 `/predict_batch` (`{"rows": [...]}`, bounded), `/metadata` (what is served), and BentoML's
 `/livez`, `/readyz` and Prometheus `/metrics`. Start it with `<package> serve`, which checks
 the model before BentoML starts (see `serving.preflight`).
+
+Requests that arrive together are predicted in one call (`batching`), so one worker answers
+many concurrent requests for the cost of a few; benchmarks/README.md has the measurements.
 """
 
 from __future__ import annotations
