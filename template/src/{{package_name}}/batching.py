@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -60,7 +61,8 @@ class RowBatcher:
         if len(self.waiting) >= self.expected:
             self.enough.set()
         if self.draining is None or self.draining.done():
-            self.draining = asyncio.create_task(self.drain())
+            # In a context of its own: it serves many requests, so it must not carry one's request id.
+            self.draining = asyncio.create_task(self.drain(), context=contextvars.Context())
         return await waiting.answer
 
     async def drain(self) -> None:
