@@ -1,8 +1,8 @@
 """The model file and its metadata: save with lineage, verify, load safely.
 
 Models are stored with skops, never pickle: loading refuses any type that is neither on
-skops' own safe list nor named in `estimator.TRUSTED_TYPES`, and the SHA-256 recorded at
-training time must match the file.
+skops' own safe list nor named in `estimator.TRUSTED_TYPES` (or is this project's own
+`encoding.FeatureEncoder`), and the SHA-256 recorded at training time must match the file.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 # imports most of scikit-learn, which stages that only read metadata (gate, register) skip.
 
 MODEL_FILE = "model.skops"
+ENCODER_TYPE = f"{__package__}.encoding.FeatureEncoder"  # the model's first step, defined in this package
 
 
 class ModelArtifactError(ProjectError):
@@ -76,7 +77,7 @@ def load_model(model_path: Path) -> tuple[Pipeline, dict[str, Any]]:
             "retrain or restore both files together"
         )
     untrusted = skops.io.get_untrusted_types(data=data)
-    refused = [name for name in untrusted if name not in TRUSTED_TYPES]
+    refused = [name for name in untrusted if name not in (*TRUSTED_TYPES, ENCODER_TYPE)]
     if refused:
         raise ModelArtifactError(
             f"{model_path} holds types not in estimator.TRUSTED_TYPES, refusing to load: {', '.join(refused)} "

@@ -1,7 +1,7 @@
 """Adaptive batching: requests that arrive together are predicted in one call.
 
-A prediction call costs about the same for one row as for thirty-two: building the frame,
-the encoder and scikit-learn's checks on each call dominate, not the rows. So the service
+A prediction call costs about the same for one row as for thirty-two: building the frame and
+features and the estimator's checks on each call dominate, not the rows. So the service
 hands every request's rows to one `RowBatcher`, which predicts them together:
 
 - A lone request is predicted at once, as a batch of its own: at one connection nothing waits.

@@ -16,7 +16,7 @@ from .data import write_csv
 from .schema import PANDAS_DTYPES, TARGET, Column, Role, columns_with_role, read_csv
 
 if TYPE_CHECKING:
-    from sklearn.compose import ColumnTransformer
+    from .encoding import FeatureEncoder
 
 CALENDAR_PARTS = ("month", "day_of_week")
 
@@ -56,18 +56,12 @@ def build_features(rows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(features, index=rows.index)
 
 
-def encoder() -> ColumnTransformer:
-    """An unfitted encoder: one-hot categories, numbers passed through unchanged."""
+def encoder() -> FeatureEncoder:
+    """An unfitted encoder: one-hot categories (unseen ones as all zeros), numbers passed through."""
     # Imported here: the features stage and the service's row handling need no scikit-learn.
-    from sklearn.compose import ColumnTransformer
-    from sklearn.preprocessing import OneHotEncoder
+    from .encoding import FeatureEncoder
 
-    one_hot = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
-    return ColumnTransformer(
-        [("categorical", one_hot, [column.name for column in categorical_columns()])],
-        remainder="passthrough",
-        verbose_feature_names_out=False,
-    )
+    return FeatureEncoder(categorical=[column.name for column in categorical_columns()])
 
 
 def feature_dtypes() -> dict[str, str]:
