@@ -22,7 +22,7 @@ from tools.variants import Variant, load_variants, render, variants_tagged
 KUBERNETES_VERSIONS = ("1.31.0", "1.37.0")
 MANIFESTS = Path("deploy/kubernetes")
 # hpa.yaml's documented capacity assumption: requests/s one replica carries at the CPU target.
-REQUESTS_PER_REPLICA = 55
+REQUESTS_PER_REPLICA = 105
 KUBERNETES_VARIANTS = [variant for variant in load_variants() if variant.data.get("kubernetes")]
 
 
