@@ -68,7 +68,7 @@ def _categories(values: pd.Series) -> np.ndarray:
 
 def _one_hot(values: pd.Series, categories: np.ndarray) -> np.ndarray:
     """One column per category; a value outside them (unseen in training) is all zeros."""
-    has_missing = len(categories) > 0 and _is_missing(categories[-1])
+    has_missing = len(categories) > 0 and bool(pd.isna(categories[-1]))
     position = {category: index for index, category in enumerate(categories[:-1] if has_missing else categories)}
     # A dictionary lookup per value: for the service's few rows, ten times cheaper than pandas' indexers.
     codes = np.fromiter((position.get(value, -1) for value in values.to_numpy(dtype=object)), np.intp, len(values))
@@ -78,7 +78,3 @@ def _one_hot(values: pd.Series, categories: np.ndarray) -> np.ndarray:
     seen = codes >= 0
     one_hot[np.flatnonzero(seen), codes[seen]] = 1.0
     return one_hot
-
-
-def _is_missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and np.isnan(value))
