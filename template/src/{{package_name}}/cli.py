@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .config import load_params, load_project_config
-from .errors import ProjectError
+from .core.errors import ProjectError
 
 
 class NotReadyError(ProjectError):
@@ -26,16 +26,15 @@ class NotReadyError(ProjectError):
 
 
 def run_validate(args: argparse.Namespace) -> str:
-    from .data import validate_file
+    from .pipeline.validate import validate_file
 
     rows = validate_file(args.input, args.output)
     return f"{args.input}: {rows} rows meet the data contract -> {args.output}"
 
 
 def run_split(args: argparse.Namespace) -> str:
-    from .data import write_csv
-    from .schema import read_csv
-    from .split import split_rows
+    from .core.validation import read_csv, write_csv
+    from .pipeline.split import split_rows
 
     train, test = split_rows(read_csv(args.input), load_params().split)
     write_csv(train, args.train)
@@ -51,7 +50,7 @@ def run_features(args: argparse.Namespace) -> str:
 
 
 def run_train(args: argparse.Namespace) -> str:
-    from .train import train_file
+    from .pipeline.train import train_file
 
     metadata = train_file(args.input, args.data_pointer, args.model_dir, load_project_config(), load_params().train)
     threshold = metadata.get("decision_threshold")
@@ -60,9 +59,9 @@ def run_train(args: argparse.Namespace) -> str:
 
 
 def run_evaluate(args: argparse.Namespace) -> str:
-    from .artifacts import MODEL_FILE, metadata_path, read_metadata
-    from .evaluate import evaluate_files
-    from .tracking import log_run
+    from .pipeline.evaluate import evaluate_files
+    from .pipeline.tracking import log_run
+    from .registry.artifacts import MODEL_FILE, metadata_path, read_metadata
 
     params = load_params()
     model_path = args.model_dir / MODEL_FILE
@@ -74,31 +73,31 @@ def run_evaluate(args: argparse.Namespace) -> str:
 
 
 def run_gate(args: argparse.Namespace) -> str:
-    from .artifacts import MODEL_FILE, read_metadata
-    from .gate import gate_file
-    from .registry import Registry
+    from .pipeline.gate import gate_file
+    from .registry.artifacts import MODEL_FILE, read_metadata
+    from .registry.store import Registry
 
     candidate = read_metadata(args.candidate / MODEL_FILE)["version"]
     return gate_file(args.metrics, args.decision, load_project_config(), Registry(args.registry), candidate).explain()
 
 
 def run_register(args: argparse.Namespace) -> str:
-    from .registry import Registry, register_candidate
+    from .registry.store import Registry, register_candidate
 
     return register_candidate(Registry(args.registry), args.model_dir, args.metrics, args.reports, args.decision)
 
 
 def run_versions(args: argparse.Namespace) -> str:
-    from .registry import Registry, served_registry_path
-    from .versions import versions_json, versions_table
+    from .registry.store import Registry, served_registry_path
+    from .registry.versions import versions_json, versions_table
 
     registry = Registry(args.registry or served_registry_path())
     return versions_json(registry) if args.json else versions_table(registry, load_project_config().gate.metric)
 
 
 def run_promote(args: argparse.Namespace) -> str:
-    from .registry import Registry, served_registry_path
-    from .versions import current_actor, promote
+    from .registry.store import Registry, served_registry_path
+    from .registry.versions import current_actor, promote
 
     reason = args.reason or "promoted by hand"
     registry = Registry(args.registry or served_registry_path())
@@ -106,15 +105,15 @@ def run_promote(args: argparse.Namespace) -> str:
 
 
 def run_rollback(args: argparse.Namespace) -> str:
-    from .registry import Registry, served_registry_path
-    from .versions import current_actor, rollback
+    from .registry.store import Registry, served_registry_path
+    from .registry.versions import current_actor, rollback
 
     reason = args.reason or "rolled back by hand"
     return rollback(Registry(args.registry or served_registry_path()), load_project_config(), reason, current_actor())
 
 
 def run_readiness(args: argparse.Namespace) -> str:
-    from .readiness import assess, render_json, render_table
+    from .governance.readiness import assess, render_json, render_table
 
     report = assess(Path.cwd())
     print(render_json(report) if args.json else render_table(report))
@@ -127,8 +126,8 @@ def run_serve(args: argparse.Namespace) -> str:
     import os
     import shutil
 
-    from .registry import REGISTRY_ENV, Registry, served_registry_path
-    from .serving import preflight
+    from .registry.store import REGISTRY_ENV, Registry, served_registry_path
+    from .serving.loading import preflight
 
     registry = Registry(args.registry or served_registry_path())
     print(preflight(registry, load_project_config().service), flush=True)
@@ -143,9 +142,9 @@ def run_serve(args: argparse.Namespace) -> str:
 
 def run_monitor(args: argparse.Namespace) -> tuple[str, int]:
     """Exit 0 all clear, 3 alert, 4 insufficient data (1 is left to errors)."""
-    from .monitor import monitor, write_outputs
-    from .prediction_log import PredictionLogSettings
-    from .registry import Registry, served_registry_path
+    from .monitoring.monitor import monitor, write_outputs
+    from .registry.store import Registry, served_registry_path
+    from .telemetry.prediction_log import PredictionLogSettings
 
     predictions = args.predictions or PredictionLogSettings.from_env().directory
     registry = Registry(served_registry_path())
@@ -160,7 +159,7 @@ def run_monitor(args: argparse.Namespace) -> tuple[str, int]:
 
 
 def run_example_request(args: argparse.Namespace) -> str:
-    from .schema import COLUMNS
+    from .contract import COLUMNS
 
     return json.dumps({column.name: column.example for column in COLUMNS}, indent=2)
 

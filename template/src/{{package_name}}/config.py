@@ -16,7 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import ProjectError
+from .core.errors import ProjectError
 
 PROJECT_CONFIG_PATH = Path("ml-project.yaml")
 PARAMS_PATH = Path("params.yaml")

@@ -12,11 +12,13 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from .data import write_csv
-from .schema import PANDAS_DTYPES, TARGET, Column, Role, columns_with_role, read_csv
+from .contract import TARGET
+from .core.columns import PANDAS_DTYPES, Column, Role
+from .core.contract import columns_with_role
+from .core.validation import read_csv, write_csv
 
 if TYPE_CHECKING:
-    from .encoding import FeatureEncoder
+    from .core.encoding import FeatureEncoder
 
 CALENDAR_PARTS = ("month", "day_of_week")
 
@@ -59,7 +61,7 @@ def build_features(rows: pd.DataFrame) -> pd.DataFrame:
 def encoder() -> FeatureEncoder:
     """An unfitted encoder: one-hot categories (unseen ones as all zeros), numbers passed through."""
     # Imported here: the features stage and the service's row handling need no scikit-learn.
-    from .encoding import FeatureEncoder
+    from .core.encoding import FeatureEncoder
 
     return FeatureEncoder(categorical=[column.name for column in categorical_columns()])
 

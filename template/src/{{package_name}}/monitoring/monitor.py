@@ -21,14 +21,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .config import ProjectConfig
-from .drift import Drift, categorical_drift, judge, numeric_drift
-from .errors import ProjectError
-from .features import build_features
-from .metrics import METRICS, reported
-from .prediction_log import REDACTED, read_prediction_log
-from .registry import REFERENCE_PROFILE_FILE, Registry
-from .schema import COLUMNS, TARGET, Column, Role, data_schema
+from ..config import ProjectConfig
+from ..contract import COLUMNS, TARGET
+from ..core.columns import Column, Role
+from ..core.errors import ProjectError
+from ..core.metrics import METRICS, reported
+from ..core.validation import data_schema
+from ..features import build_features
+from ..monitoring.drift import Drift, categorical_drift, judge, numeric_drift
+from ..registry.store import REFERENCE_PROFILE_FILE, Registry
+from ..telemetry.prediction_log import REDACTED, read_prediction_log
 
 EXIT_ALL_CLEAR, EXIT_ALERT, EXIT_INSUFFICIENT_DATA = 0, 3, 4
 STATUS_EXIT_CODES = {"all_clear": EXIT_ALL_CLEAR, "alert": EXIT_ALERT, "insufficient_data": EXIT_INSUFFICIENT_DATA}
@@ -125,7 +127,7 @@ def typed_rows(raw: pd.DataFrame) -> pd.DataFrame:
 
 
 def contract_violations(raw: pd.DataFrame) -> np.ndarray:
-    """Which rows break the data contract (`schema.data_schema`, the checks training applies)."""
+    """Which rows break the data contract (`data_schema`, the checks training applies)."""
     import pandera.errors
 
     checked = raw.copy()
@@ -255,8 +257,8 @@ def window_from_batch(path: Path, reference: Reference, registry: Registry) -> W
 
 def _predict(registry: Registry, reference: Reference, rows: pd.DataFrame) -> tuple[list[Any], list[Any]]:
     """The promoted model's answers for valid rows, as the service would log them."""
-    from .artifacts import load_model
-    from .predict import predict
+    from ..core.predict import predict
+    from ..registry.artifacts import load_model
 
     model, metadata = load_model(registry.model_path(reference.version))
     predictions = predict(model, metadata, build_features(rows))
@@ -337,8 +339,8 @@ def _score(metric_name: str, truth: np.ndarray, answered: pd.DataFrame, referenc
         return None
     import sklearn.metrics
 
-    from .evaluate import metric_inputs
-    from .predict import Predictions
+    from ..core.predict import Predictions
+    from ..pipeline.evaluate import metric_inputs
 
     classes = reference.classes
     if classes is None:
@@ -503,7 +505,7 @@ def monitor(
         )
     drifts, prediction = assess(window, reference, config)
     if report_dir is not None and config.monitoring.report == "evidently":
-        from .evidently_report import write_evidently_report
+        from ..monitoring.evidently_report import write_evidently_report
 
         write_evidently_report(window, reference, report_dir, config.monitoring.min_window)
     performance = None
@@ -527,7 +529,7 @@ def _is_log_file(path: Path) -> bool:
 
 def write_outputs(summary: Mapping[str, Any], output_dir: Path, now: datetime | None = None) -> list[Path]:
     """Write summary.json, report.html and metrics.prom; return their paths."""
-    from .monitor_report import render_report
+    from ..monitoring.report import render_report
 
     output_dir.mkdir(parents=True, exist_ok=True)
     summary_path, report_path, metrics_path = (output_dir / name for name in (SUMMARY_FILE, REPORT_FILE, METRICS_FILE))

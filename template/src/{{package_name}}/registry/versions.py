@@ -17,10 +17,10 @@ import subprocess
 from dataclasses import dataclass
 from typing import Any
 
-from .artifacts import read_metadata
-from .config import ProjectConfig
-from .gate import GateDecision, GateFailedError, decide
-from .registry import Registry, RegistryError
+from ..config import ProjectConfig
+from ..pipeline.gate import GateDecision, GateFailedError, decide
+from ..registry.artifacts import read_metadata
+from ..registry.store import Registry, RegistryError
 
 ACTOR_ENV = "GITHUB_ACTOR"  # who triggered a CI run; preferred over the local git identity
 

@@ -10,8 +10,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .config import TrackingParams, flatten
-from .errors import ProjectError
+from ..config import TrackingParams, flatten
+from ..core.errors import ProjectError
 
 
 class TrackingError(ProjectError):

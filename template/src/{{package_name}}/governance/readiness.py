@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import PROJECT_CONFIG_PATH, ConfigError, ProjectConfig, flatten, load_project_config
+from ..config import PROJECT_CONFIG_PATH, ConfigError, ProjectConfig, flatten, load_project_config
 
 PLACEHOLDER_TEXT = "UNASSIGNED"
 PLACEHOLDER_DOMAIN = "@example.invalid"

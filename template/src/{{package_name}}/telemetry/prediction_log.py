@@ -59,8 +59,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .config import ConfigError, ProjectConfig
-from .schema import Role, columns_with_role
+from ..config import ConfigError, ProjectConfig
+from ..core.columns import Role
+from ..core.contract import columns_with_role
 
 DEFAULT_DIRECTORY = Path("logs/predictions")
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024

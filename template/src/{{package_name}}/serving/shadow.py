@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from .api import Prediction, answers_from
-from .artifacts import load_model
-from .errors import ProjectError
-from .observability import METRIC_PREFIX, value_buckets
-from .registry import Registry
-from .schema import TARGET
+from ..contract import TARGET
+from ..core.errors import ProjectError
+from ..registry.artifacts import load_model
+from ..registry.store import Registry
+from ..serving.api import Prediction, answers_from
+from ..telemetry.observability import METRIC_PREFIX, value_buckets
 
 if TYPE_CHECKING:
     import prometheus_client

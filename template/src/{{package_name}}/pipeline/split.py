@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .config import ConfigError, SplitParams
-from .schema import TARGET, Role, columns_with_role
+from ..config import ConfigError, SplitParams
+from ..contract import TARGET
+from ..core.columns import Role
+from ..core.contract import columns_with_role
 
 
 def random_split(rows: pd.DataFrame, params: SplitParams) -> pd.Index:

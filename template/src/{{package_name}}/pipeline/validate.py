@@ -4,15 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
-
-from .schema import read_csv
-
-
-def write_csv(rows: pd.DataFrame, path: Path) -> None:
-    """Write rows in the one CSV form every stage reads back."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    rows.to_csv(path, index=False, lineterminator="\n", date_format="%Y-%m-%dT%H:%M:%S")
+from ..core.validation import read_csv, write_csv
 
 
 def validate_file(source: Path, destination: Path) -> int:

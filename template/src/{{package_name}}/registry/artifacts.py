@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import ProjectError
+from ..core.errors import ProjectError
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 # imports most of scikit-learn, which stages that only read metadata (gate, register) skip.
 
 MODEL_FILE = "model.skops"
-ENCODER_TYPE = f"{__package__}.encoding.FeatureEncoder"  # the model's first step, defined in this package
+ENCODER_TYPE = f"{__name__.partition('.')[0]}.core.encoding.FeatureEncoder"  # the model's first step
 
 
 class ModelArtifactError(ProjectError):
@@ -64,7 +64,7 @@ def load_model(model_path: Path) -> tuple[Pipeline, dict[str, Any]]:
     """
     import skops.io
 
-    from .estimator import TRUSTED_TYPES
+    from ..estimator import TRUSTED_TYPES
 
     if not model_path.is_file():
         raise ModelArtifactError(f"{model_path} not found: run `uv run dvc repro` (or `dvc pull`) first")

@@ -46,9 +46,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .config import ConfigError
-from .prediction_log import json_ready
-from .schema import TARGET, Column
+from ..config import ConfigError
+from ..contract import TARGET
+from ..core.columns import Column
+from ..telemetry.prediction_log import json_ready
 
 if TYPE_CHECKING:
     import prometheus_client
@@ -106,7 +107,7 @@ def configure_logging(level: int | str | None = None) -> None:
             handler.setFormatter(JsonFormatter())
     level = level if level is not None else os.environ.get(LOG_LEVEL_ENV, "INFO").upper()
     try:
-        logging.getLogger(__package__).setLevel(level)
+        logging.getLogger(__name__.partition(".")[0]).setLevel(level)
     except ValueError:
         raise ConfigError(f"{LOG_LEVEL_ENV}={level!r} is not a log level (DEBUG, INFO, WARNING, ERROR)") from None
 

@@ -1,7 +1,7 @@
 """The HTTP contract: request and response shapes, and how predictions become answers.
 
 Shared by the BentoML service and the benchmark's FastAPI baseline, so both validate and
-answer exactly alike. The request model comes from the data contract (`schema.py`).
+answer exactly alike. The request model comes from the data contract (`contract.py`).
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from .config import load_project_config
-from .features import build_features
-from .predict import predict
-from .schema import frame_from_records, request_model
+from ..config import load_project_config
+from ..core.predict import predict
+from ..core.requests import frame_from_records, request_model
+from ..features import build_features
 
 MAX_BATCH_ROWS = load_project_config().service.max_batch_rows
 

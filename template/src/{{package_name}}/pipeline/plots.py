@@ -22,8 +22,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from sklearn.metrics import confusion_matrix, precision_recall_curve, roc_curve
 
-from .metrics import REPORTED_DECIMALS
-from .predict import Predictions
+from ..core.metrics import REPORTED_DECIMALS
+from ..core.predict import Predictions
 
 
 def new_figure(width: float = 5, height: float = 4) -> tuple[Figure, Axes]:

@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .errors import ProjectError
-from .features import build_features
+from ..core.errors import ProjectError
+from ..features import build_features
 
 if TYPE_CHECKING:
-    from .monitor import Reference, Window
+    from ..monitoring.monitor import Reference, Window
 
 EVIDENTLY_FILE = "evidently.html"
 PREDICTION_COLUMN = "prediction"

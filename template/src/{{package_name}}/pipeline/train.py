@@ -16,11 +16,11 @@ from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import Pipeline
 
-from .artifacts import MODEL_FILE, save_model, sha256_of
-from .config import ConfigError, ProblemType, ProjectConfig, TrainParams
-from .estimator import LIBRARY, SETTINGS_ERRORS, make_estimator
-from .features import encoder, read_features
-from .schema import SCHEMA_VERSION, TARGET
+from ..config import ConfigError, ProblemType, ProjectConfig, TrainParams
+from ..contract import SCHEMA_VERSION, TARGET
+from ..estimator import LIBRARY, SETTINGS_ERRORS, make_estimator
+from ..features import encoder, read_features
+from ..registry.artifacts import MODEL_FILE, save_model, sha256_of
 
 THRESHOLD_GRID = np.round(np.linspace(0.01, 0.99, 99), 2)
 THRESHOLD_FOLDS = 3

@@ -28,17 +28,18 @@ from sklearn.inspection import permutation_importance
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
-from .artifacts import load_model
-from .config import EvaluateParams
-from .errors import ProjectError
-from .features import read_features
-from .metrics import METRICS, Metric, reported
-from .plots import write_plots
-from .predict import Predictions, positive_threshold, predict
-from .profile import reference_profile
-from .registry import REFERENCE_PROFILE_FILE
-from .schema import Role, columns_with_role
-from .train import expected_cost
+from ..config import EvaluateParams
+from ..core.columns import Role
+from ..core.contract import columns_with_role
+from ..core.errors import ProjectError
+from ..core.metrics import METRICS, Metric, reported
+from ..core.predict import Predictions, positive_threshold, predict
+from ..features import read_features
+from ..monitoring.profile import reference_profile
+from ..pipeline.plots import write_plots
+from ..pipeline.train import expected_cost
+from ..registry.artifacts import load_model
+from ..registry.store import REFERENCE_PROFILE_FILE
 
 SLICES_FILE = "slices.json"
 IMPORTANCE_FILE = "importance.json"

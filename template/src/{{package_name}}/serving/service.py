@@ -26,16 +26,22 @@ from bentoml.exceptions import ServiceUnavailable
 from pydantic import BaseModel
 from threadpoolctl import ThreadpoolController
 
-from .api import BatchPrediction, BatchRequest, Prediction, PredictionRequest, answers_from
-from .batching import RowBatcher
-from .config import load_project_config
-from .middleware import ApiKeyAuth, BodySizeLimit, RequestTimeout
-from .observability import FallbackReason, configure_logging, new_request_id, record_predictions, request_id_var
-from .prediction_log import PredictionLog, PredictionRecord
-from .registry import Registry, served_registry_path
-from .schema import COLUMNS
-from .serving import api_keys, resolve, traffic
-from .shadow import load_shadow, record_comparison, score_in_shadow, shadow_entry
+from ..config import load_project_config
+from ..contract import COLUMNS
+from ..registry.store import Registry, served_registry_path
+from ..serving.api import BatchPrediction, BatchRequest, Prediction, PredictionRequest, answers_from
+from ..serving.batching import RowBatcher
+from ..serving.loading import api_keys, resolve, traffic
+from ..serving.middleware import ApiKeyAuth, BodySizeLimit, RequestTimeout
+from ..serving.shadow import load_shadow, record_comparison, score_in_shadow, shadow_entry
+from ..telemetry.observability import (
+    FallbackReason,
+    configure_logging,
+    new_request_id,
+    record_predictions,
+    request_id_var,
+)
+from ..telemetry.prediction_log import PredictionLog, PredictionRecord
 
 REGISTRY_PATH = served_registry_path()
 CONFIG = load_project_config()

@@ -43,10 +43,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .features import categorical_columns, numeric_feature_names
-from .metrics import reported
-from .predict import Predictions
-from .schema import SCHEMA_VERSION
+from ..contract import SCHEMA_VERSION
+from ..core.metrics import reported
+from ..core.predict import Predictions
+from ..features import categorical_columns, numeric_feature_names
 
 PROFILE_VERSION = 1
 OTHER_CATEGORY = "__other__"

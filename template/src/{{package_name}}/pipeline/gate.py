@@ -12,10 +12,10 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .config import ProjectConfig
-from .errors import ProjectError
-from .metrics import METRICS
-from .registry import Registry
+from ..config import ProjectConfig
+from ..core.errors import ProjectError
+from ..core.metrics import METRICS
+from ..registry.store import Registry
 
 
 class GateFailedError(ProjectError):

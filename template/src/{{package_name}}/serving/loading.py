@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .artifacts import load_model
-from .config import ServiceSettings
-from .errors import ProjectError
-from .registry import Registry
-from .shadow import load_shadow
+from ..config import ServiceSettings
+from ..core.errors import ProjectError
+from ..registry.artifacts import load_model
+from ..registry.store import Registry
+from ..serving.shadow import load_shadow
 
 API_KEYS_ENV = "SERVICE_API_KEYS"
 # Measured with benchmarks/serve.py and the sample model: one worker, at full use of one core,

@@ -1,0 +1,178 @@
+"""Raw rows checked against the data contract, with errors that say what to fix.
+
+A broken file fails with one line per column and check, naming the failing row count and
+example values, e.g. `- column 'tenure_months': 3 row(s) are not int64 (e.g. 'abc', 'x')`.
+Every stage reads and writes rows in one CSV form (`read_csv`, `write_csv`).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pandera.errors
+import pandera.pandas as pa
+
+from ..core.errors import ProjectError
+from .columns import Column, pandas_dtype
+from .contract import contract_columns
+
+# How many distinct failing values a summary line quotes, and how much of each.
+EXAMPLES_PER_LINE = 3
+EXAMPLE_CHARACTERS = 40
+# pandera's names for a value that cannot be converted to the column's type.
+TYPE_CHECKS = ("coerce_dtype", "dtype")
+
+
+class DataContractError(ProjectError):
+    """Rows broke the contract; the message lists every column, check and row count."""
+
+
+def _quoted(values: Iterable[object]) -> str:
+    return ", ".join(repr(value) for value in values)
+
+
+def _checks(column: Column) -> list[pa.Check]:
+    """The column's value checks; each `error` is the wording its summary line uses."""
+    checks = []
+    if column.minimum is not None:
+        checks.append(pa.Check.ge(column.minimum, error=f"are below the minimum {column.minimum:g}"))
+    if column.maximum is not None:
+        checks.append(pa.Check.le(column.maximum, error=f"are above the maximum {column.maximum:g}"))
+    if column.categories and not column.accepts_unseen_categories:
+        unseen = f"have an unseen category, not one of {_quoted(column.categories)}"
+        checks.append(pa.Check.isin(column.categories, error=unseen))
+    if column.pattern is not None:
+        checks.append(pa.Check.str_matches(column.pattern, error=f"do not match the pattern '{column.pattern}'"))
+    if column.length_limit is not None:
+        longer = f"are longer than {column.length_limit} characters"
+        checks.append(pa.Check.str_length(max_value=column.length_limit, error=longer))
+    return checks
+
+
+def data_schema(*, with_target: bool = True) -> pa.DataFrameSchema:
+    """The pandera schema for raw rows; without the target for rows to predict."""
+    return pa.DataFrameSchema(
+        {
+            column.name: pa.Column(
+                pandas_dtype(column),
+                checks=_checks(column),
+                nullable=column.nullable,
+                description=column.description,
+            )
+            for column in contract_columns(with_target=with_target)
+        },
+        strict=True,
+        coerce=True,
+        ordered=False,
+    )
+
+
+def validate(rows: pd.DataFrame, *, with_target: bool = True) -> pd.DataFrame:
+    """Return `rows` coerced to the contract, or raise `DataContractError` naming each problem."""
+    try:
+        valid = data_schema(with_target=with_target).validate(rows, lazy=True)
+    except pandera.errors.SchemaErrors as errors:
+        raise DataContractError(_summarise(errors.failure_cases)) from None
+    if valid.empty:
+        raise DataContractError("no rows: the header matches the contract but there are no data rows")
+    return valid
+
+
+def _summarise(failure_cases: pd.DataFrame) -> str:
+    """pandera's failure cases as one line per column and check, in contract order."""
+    lines = _column_set_lines(failure_cases[failure_cases["column"].isna()])
+    for column in contract_columns():
+        cases = failure_cases[failure_cases["column"] == column.name]
+        if not cases.empty:
+            lines += _column_lines(column, cases)
+    return "\n".join(["rows break the data contract:", *lines])
+
+
+def _column_set_lines(table_level: pd.DataFrame) -> list[str]:
+    """Missing and unexpected columns, pairing likely renames."""
+    missing = list(table_level.loc[table_level["check"] == "column_in_dataframe", "failure_case"])
+    unexpected = list(table_level.loc[table_level["check"] == "column_in_schema", "failure_case"])
+    renames = _likely_renames(missing, unexpected)
+    lines = [
+        f"- column {old!r}: missing, and {new!r} is unexpected: did you rename {old!r} to {new!r}?"
+        for old, new in renames.items()
+    ]
+    lines += [f"- column {name!r}: missing from the data" for name in missing if name not in renames]
+    renamed = set(renames.values())
+    lines += [f"- column {name!r}: unexpected, not in the contract" for name in unexpected if name not in renamed]
+    return lines
+
+
+def _likely_renames(missing: list[str], unexpected: list[str]) -> dict[str, str]:
+    """Each missing column paired with the most similar unexpected one, ignoring case."""
+    renames: dict[str, str] = {}
+    for name in missing:
+        candidates = {str(other).lower(): other for other in unexpected if other not in renames.values()}
+        match = difflib.get_close_matches(name.lower(), candidates, n=1, cutoff=0.6)
+        if match:
+            renames[name] = candidates[match[0]]
+    return renames
+
+
+def _column_lines(column: Column, cases: pd.DataFrame) -> list[str]:
+    """One line per failed check of one column.
+
+    With `coerce=True` a value of the wrong type fails both `coerce_dtype` and `dtype`, and
+    the value checks then fail on the uncoerced column as a whole: the type line says it
+    all. A null fails the type too; the null line counts it.
+    """
+    checks = cases["check"].astype(str)
+    wrong_type = checks.str.startswith(TYPE_CHECKS)
+    if wrong_type.any():
+        keep = (wrong_type & cases["failure_case"].notna()) | (checks == "not_nullable")
+        cases, checks = cases[keep], checks[keep]
+    wording = checks.map(lambda check: _wording(column, check))
+    return [
+        f"- column {column.name!r}: {_failure_line(check_wording, failures)}"
+        for check_wording, failures in cases.groupby(wording, sort=False)
+    ]
+
+
+def _wording(column: Column, check: str) -> str:
+    if check.startswith(TYPE_CHECKS):
+        return f"are not {pandas_dtype(column)}"
+    if check == "not_nullable":
+        return "are empty, but the column is not nullable"
+    return check  # the contract's own checks carry their wording as their `error`
+
+
+def _failure_line(wording: str, cases: pd.DataFrame) -> str:
+    examples = cases["failure_case"].dropna().drop_duplicates().head(EXAMPLES_PER_LINE)
+    shown = ", ".join(_example(value) for value in examples)
+    return f"{cases['index'].nunique()} row(s) {wording}" + (f" (e.g. {shown})" if shown else "")
+
+
+def _example(value: Any) -> str:
+    """A failing value as the message quotes it: whole numbers without `.0`, long text cut short."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = repr(value)
+    return text if len(text) <= EXAMPLE_CHARACTERS else f"{text[: EXAMPLE_CHARACTERS - 1]}…"
+
+
+def read_csv(path: Path, *, with_target: bool = True) -> pd.DataFrame:
+    """Read and validate a CSV file of raw rows; errors start with the file's path."""
+    try:
+        rows = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+    except pd.errors.EmptyDataError:
+        expected = _quoted(column.name for column in contract_columns(with_target=with_target))
+        raise DataContractError(f"{path}: the file is empty (no header, no rows); expected {expected}") from None
+    try:
+        return validate(rows, with_target=with_target)
+    except DataContractError as error:
+        raise DataContractError(f"{path}: {error}") from None
+
+
+def write_csv(rows: pd.DataFrame, path: Path) -> None:
+    """Write rows in the one CSV form every stage reads back."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows.to_csv(path, index=False, lineterminator="\n", date_format="%Y-%m-%dT%H:%M:%S")

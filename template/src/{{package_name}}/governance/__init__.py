@@ -1,0 +1,1 @@
+"""Whether the project is ready for production: the readiness checks."""

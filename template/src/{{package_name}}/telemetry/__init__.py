@@ -1,0 +1,1 @@
+"""What the service records: structured logs, Prometheus metrics and the prediction log."""
