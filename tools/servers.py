@@ -1,8 +1,11 @@
-"""Start a server for a test and make sure every process it spawned is gone afterwards.
+"""Start a server for a test or a benchmark and make sure every process it spawned is gone afterwards.
 
 `bentoml serve` starts workers in sessions of their own, so killing its process group can
 leave a worker answering. Every process started here inherits an environment marker, and
 teardown stops each process that carries it, with bounded waits throughout.
+
+Standard library only: the benchmarks in `benchmarks/` import it from inside a generated
+project's environment, which has none of this repo's packages.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import urllib.request
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -62,11 +66,13 @@ def stop_marked(token: str, grace_seconds: float = 10) -> None:
     raise RuntimeError(f"processes still running after SIGKILL: {processes_marked(token)}")
 
 
-def request(method: str, url: str, body: Any = None, timeout: float = 10) -> tuple[int, str]:
+def request(
+    method: str, url: str, body: Any = None, timeout: float = 10, headers: Mapping[str, str] | None = None
+) -> tuple[int, str]:
     """One HTTP request; returns (status, body text) for any status, raising only on network errors."""
     data = None if body is None else json.dumps(body).encode()
-    headers = {"Content-Type": "application/json"} if data is not None else {}
-    prepared = urllib.request.Request(url, data=data, headers=headers, method=method)
+    sent = {**({"Content-Type": "application/json"} if data is not None else {}), **(headers or {})}
+    prepared = urllib.request.Request(url, data=data, headers=sent, method=method)
     try:
         with urllib.request.urlopen(prepared, timeout=timeout) as response:
             return response.status, response.read().decode()
@@ -88,21 +94,49 @@ def wait_until_ready(url: str, process: subprocess.Popen, log: Path, timeout: fl
     raise TimeoutError(f"{url} not ready after {timeout} s:\n{log.read_text()[-3000:]}")
 
 
+@dataclass(frozen=True)
+class Server:
+    """A running server: where it answers, and the marker every one of its processes carries."""
+
+    url: str
+    token: str
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) used so far by every process of the server."""
+        ticks = 0
+        for pid in processes_marked(self.token):
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            ticks += int(fields[11]) + int(fields[12])  # utime and stime, fields 14 and 15 of stat(5)
+        return ticks / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
-def running_server(
+def started_server(
     command: list[str], cwd: Path, env: Mapping[str, str], port: int, log: Path, timeout: float = 120
-) -> Iterator[str]:
-    """Run `command` until the block ends; yields the base URL once `/readyz` answers 200."""
+) -> Iterator[Server]:
+    """Run `command` until the block ends; yields the server once its `/readyz` answers 200."""
     token = uuid.uuid4().hex
     with log.open("w") as output:
         marked = {**env, MARKER: token}
         process = subprocess.Popen(
             command, cwd=cwd, env=marked, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
         )
-    base_url = f"http://127.0.0.1:{port}"
+    server = Server(f"http://127.0.0.1:{port}", token)
     try:
-        wait_until_ready(f"{base_url}/readyz", process, log, timeout)
-        yield base_url
+        wait_until_ready(f"{server.url}/readyz", process, log, timeout)
+        yield server
     finally:
         stop_marked(token)
         process.wait(timeout=10)
+
+
+@contextmanager
+def running_server(
+    command: list[str], cwd: Path, env: Mapping[str, str], port: int, log: Path, timeout: float = 120
+) -> Iterator[str]:
+    """Run `command` until the block ends; yields the base URL once `/readyz` answers 200."""
+    with started_server(command, cwd, env, port, log, timeout) as server:
+        yield server.url

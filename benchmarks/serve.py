@@ -1,50 +1,44 @@
-"""Load-test the BentoML service against a bare FastAPI baseline, on loopback.
+"""Load-test a generated project's BentoML service against a bare FastAPI baseline, on loopback.
 
-    uv run python benchmarks/serve.py [--duration 20] [--warmup 5] [--connections 1,16]
+    uv run --project <project> python benchmarks/serve.py [--duration 20] [--warmup 5] [--connections 1,16]
 
 Starts each server in turn on 127.0.0.1 with the same number of workers, drives `/predict`
 (one row) and `/predict_batch` (`--batch-rows` rows) with one compiled load generator
 (`hey`, else `wrk`) at each connection count, and prints p50/p99/max latency, throughput and
-stalls against `service.latency_budget_ms`. Raw output goes to `benchmarks/results/<time>/`.
-A stall is a request slower than 50 ms after the warm-up; see benchmarks/README.md.
+stalls against `service.latency_budget_ms`. Raw output goes to `build/benchmarks/serve/<time>/`
+in this repo. A stall is a request slower than 50 ms after the warm-up; see benchmarks/README.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import importlib
 import json
 import math
 import os
 import platform
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
 import tomllib
-import urllib.error
-import urllib.request
-import uuid
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
-from {{ package_name }}.config import load_project_config
-from {{ package_name }}.schema import COLUMNS
-from {{ package_name }}.serving import API_KEYS_ENV
+from target import BENCHMARKS_DIR, TEMPLATE_ROOT, enter_project, import_tools, project_module
+
+import_tools()
+from tools.servers import Server, free_port, request, started_server  # noqa: E402 - after import_tools
 
 STALL_MS = 50.0
 PROBE_RETRIES = 5  # a cold first request may time out (503/504); the service is warm after it
 MIN_STALL_RUN_SECONDS = 20
-RESULTS_DIR = Path("benchmarks/results")
-SERVER_MARKER = "BENCHMARK_SERVER"
+RESULTS_DIR = TEMPLATE_ROOT / "build" / "benchmarks" / "serve"
 APPS = {"bentoml": "BentoML", "fastapi": "FastAPI"}
 BASELINE_OPENMP_THREADS = "1"
 
@@ -54,7 +48,7 @@ class Scenario:
     """One endpoint under load: its path and the JSON body every request sends."""
 
     endpoint: str
-    body: bytes
+    body: Any
     rows: int
 
 
@@ -93,125 +87,30 @@ class Result:
         return self.requests / self.seconds
 
 
-# --- servers: every process started carries a marker, and every marked process is stopped ---
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def processes_marked(token: str) -> list[int]:
-    """PIDs whose environment carries `SERVER_MARKER=token` (BentoML workers start new sessions)."""
-    needle = f"{SERVER_MARKER}={token}".encode()
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if needle in (entry / "environ").read_bytes().split(b"\0"):
-                    pids.append(int(entry.name))
-            except OSError:  # the process ended, or is not ours to read
-                continue
-    return pids
-
-
-def stop_marked(token: str, grace_seconds: float = 10) -> None:
-    """SIGTERM every marked process, then SIGKILL whatever is left after `grace_seconds`."""
-    for sig, wait in ((signal.SIGTERM, grace_seconds), (signal.SIGKILL, 5)):
-        for pid in processes_marked(token):
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                continue
-        deadline = time.monotonic() + wait
-        while processes_marked(token) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if not processes_marked(token):
-            return
-    raise RuntimeError(f"server processes still running after SIGKILL: {processes_marked(token)}")
-
-
-def post(url: str, body: bytes, headers: Mapping[str, str], timeout: float = 30) -> tuple[int, str]:
-    """One POST; returns (status, body) for any HTTP status, raising only on network errors."""
-    request = urllib.request.Request(  # noqa: S310 - loopback http only
-        url, data=body, headers={**headers, "Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - loopback http only
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
-
-
-def wait_until_ready(url: str, process: subprocess.Popen, log: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}; log {log}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback http only
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.25)
-    raise TimeoutError(f"{url} not ready after {timeout:.0f} s; log {log}:\n{log.read_text()[-3000:]}")
-
-
-@dataclass(frozen=True)
-class Server:
-    """A running server: where it answers, and the marker its processes carry."""
-
-    url: str
-    token: str
-
-    def cpu_seconds(self) -> float:
-        """CPU time (user + system) used so far by every process of the server."""
-        ticks = 0
-        for pid in processes_marked(self.token):
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            ticks += int(fields[11]) + int(fields[12])  # utime and stime, fields 14 and 15 of stat(5)
-        return ticks / os.sysconf("SC_CLK_TCK")
-
-
-@contextmanager
-def running_server(command: list[str], port: int, log: Path, env: Mapping[str, str]) -> Iterator[Server]:
-    """Run `command` until the block ends; yields the server once its `/readyz` answers 200."""
-    token = uuid.uuid4().hex
-    with log.open("w") as output:
-        process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-            command, env={**env, SERVER_MARKER: token}, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_ready(f"{base_url}/readyz", process, log, timeout=120)
-        yield Server(base_url, token)
-    finally:
-        stop_marked(token)
-        process.wait(timeout=10)
-
-
 def server_command(app: str, service: str, workers: int, port: int) -> list[str]:
+    """`bentoml serve` of the service, or uvicorn serving `baseline_app` with as many workers."""
     if app == "bentoml":
         bentoml = Path(sys.executable).with_name("bentoml")
         return [str(bentoml), "serve", service, "--host", "127.0.0.1", "--port", str(port)]
     return [
-        *(sys.executable, "-m", "uvicorn", "baseline_app:app", "--app-dir", "benchmarks"),
+        *(sys.executable, "-m", "uvicorn", "baseline_app:create_app", "--factory", "--app-dir", str(BENCHMARKS_DIR)),
         *("--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)),
     ]
+
+
+def server_env(env: Mapping[str, str]) -> dict[str, str]:
+    """`env` with this folder importable: `--service ab_bentoml_timeout:ModelService` and the baseline live here."""
+    path = os.pathsep.join(filter(None, (str(BENCHMARKS_DIR), env.get("PYTHONPATH"))))
+    return {**env, "PYTHONPATH": path}
 
 
 def service_workers(service: str) -> int:
     """How many worker processes the BentoML service is configured with (the baseline gets as many)."""
     module, _, name = service.partition(":")
-    if str(Path.cwd()) not in sys.path:  # import it as `bentoml serve` does, from the project root
-        sys.path.insert(0, str(Path.cwd()))
-    workers = getattr(importlib.import_module(module), name).config.get("workers", 1)
+    for folder in (Path.cwd(), BENCHMARKS_DIR):  # import it as `bentoml serve` will, from either place
+        if str(folder) not in sys.path:
+            sys.path.insert(0, str(folder))
+    workers = getattr(__import__(module, fromlist=[name]), name).config.get("workers", 1)
     return (os.cpu_count() or 1) if workers == "cpu_count" else int(workers)
 
 
@@ -341,19 +240,17 @@ def load_generator() -> str:
 
 
 def example_row() -> dict[str, object]:
-    """One valid request row: each column's example value from the data contract."""
-    return {column.name: column.example for column in COLUMNS}
+    """One valid request row: each input column's example value from the project's data contract."""
+    return {column.name: column.example for column in project_module("contract").COLUMNS}
 
 
 def scenarios(batch_rows: int) -> list[Scenario]:
     row = example_row()
-    return [
-        Scenario("/predict", json.dumps(row).encode(), 1),
-        Scenario("/predict_batch", json.dumps({"rows": [row] * batch_rows}).encode(), batch_rows),
-    ]
+    return [Scenario("/predict", row, 1), Scenario("/predict_batch", {"rows": [row] * batch_rows}, batch_rows)]
 
 
 def default_service() -> str:
+    """The service `bentoml serve` would start in the project: pyproject's `[tool.bentoml.build] service`."""
     pyproject = tomllib.loads(Path("pyproject.toml").read_text(encoding="utf-8"))
     return pyproject["tool"]["bentoml"]["build"]["service"]
 
@@ -365,25 +262,27 @@ def benchmark_app(
     run, suffix = GENERATORS[generator]
     if app == "fastapi":  # one OpenMP thread per prediction, as the service sets for its own
         env = {**env, "OMP_NUM_THREADS": env.get("OMP_NUM_THREADS", BASELINE_OPENMP_THREADS)}
-    api_key = env.get(API_KEYS_ENV, "").split(",")[0].strip()
+    api_key = env.get(api_keys_env(), "").split(",")[0].strip()
     headers = {"X-API-Key": api_key} if api_key else {}
     results, notes = [], []
     port = free_port()
-    with running_server(server_command(app, args.service, workers, port), port, raw_dir / f"{app}.log", env) as server:
+    command = server_command(app, args.service, workers, port)
+    with started_server(command, Path.cwd(), server_env(env), port, raw_dir / f"{app}.log") as server:
         for scenario in scenarios(args.batch_rows):
-            status, answer = post(server.url + scenario.endpoint, scenario.body, headers)
+            url = server.url + scenario.endpoint
+            status, answer = request("POST", url, scenario.body, timeout=30, headers=headers)
             for _ in range(PROBE_RETRIES):
                 if status not in (503, 504):
                     break
                 notes.append(f"{APPS[app]} {scenario.endpoint}: a first request answered {status}; retried")
-                status, answer = post(server.url + scenario.endpoint, scenario.body, headers)
+                status, answer = request("POST", url, scenario.body, timeout=30, headers=headers)
             if status == 404 and scenario.endpoint != "/predict":
                 notes.append(f"{APPS[app]} has no {scenario.endpoint} (404): skipped")
                 continue
             if status != 200:
                 raise RuntimeError(f"{APPS[app]} {scenario.endpoint} answered {status}: {answer[:500]}")
             body = raw_dir / f"body-{scenario.endpoint.strip('/')}.json"
-            body.write_bytes(scenario.body)
+            body.write_text(json.dumps(scenario.body), encoding="utf-8")
             for connections in args.connections:
                 raw = raw_dir / f"{app}-{scenario.endpoint.strip('/')}-c{connections}.{suffix}"
                 print(f"{APPS[app]} {scenario.endpoint} c={connections} ...", file=sys.stderr, flush=True)
@@ -454,24 +353,34 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--apps", default="bentoml,fastapi", help="servers to run, of: bentoml, fastapi")
     parser.add_argument("--service", default=None, help="BentoML service (default: pyproject's)")
     parser.add_argument("--output", type=Path, default=None, help="summary file (default: in the raw folder)")
+    parser.add_argument("--results", type=Path, default=RESULTS_DIR, help="raw output goes to <results>/<time>/")
+    parser.add_argument("--project", type=Path, default=None, help="the generated project (default: see target.py)")
     args = parser.parse_args(argv)
+    args.output = args.output and args.output.resolve()  # before moving into the project's folder
+    args.results = args.results.resolve()
     args.connections = [int(value) for value in args.connections.split(",")]
     args.apps = [app.strip() for app in args.apps.split(",")]
     if unknown := set(args.apps) - set(APPS):
         parser.error(f"unknown --apps {', '.join(sorted(unknown))}: use bentoml and/or fastapi")
-    args.service = args.service or default_service()
     return args
+
+
+def api_keys_env() -> str:
+    """The environment variable the service reads its API keys from."""
+    return project_module("serving.loading").API_KEYS_ENV
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    project = enter_project(args.project)
+    args.service = args.service or default_service()
     generator = load_generator()
-    settings = load_project_config().service
+    settings = project_module("config").load_project_config().service
     workers = service_workers(args.service)
     env = dict(os.environ)
-    if settings.api_key_auth and not env.get(API_KEYS_ENV):
-        env[API_KEYS_ENV] = secrets.token_urlsafe(24)  # a throwaway key for this run only
-    raw_dir = RESULTS_DIR / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    if settings.api_key_auth and not env.get(api_keys_env()):
+        env[api_keys_env()] = secrets.token_urlsafe(24)  # a throwaway key for this run only
+    raw_dir = args.results / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     raw_dir.mkdir(parents=True)
     if args.duration < MIN_STALL_RUN_SECONDS:
         print(f"note: stall counts need runs of at least {MIN_STALL_RUN_SECONDS} s", file=sys.stderr)
@@ -481,6 +390,7 @@ def main(argv: list[str] | None = None) -> None:
         results += app_results
         notes += app_notes
     facts = {
+        "project": project.name,
         "service": args.service,
         "workers each": workers,
         "baseline OpenMP threads": env.get("OMP_NUM_THREADS", BASELINE_OPENMP_THREADS),
@@ -491,7 +401,7 @@ def main(argv: list[str] | None = None) -> None:
         "bentoml": version("bentoml"),
         "fastapi": version("fastapi"),
         "uvicorn": version("uvicorn"),
-        "raw": str(raw_dir),
+        "raw": str(raw_dir.relative_to(TEMPLATE_ROOT) if raw_dir.is_relative_to(TEMPLATE_ROOT) else raw_dir),
     }
     report = summary(results, notes, facts, settings.latency_budget_ms)
     (raw_dir / "results.json").write_text(json.dumps([asdict(result) for result in results], indent=2) + "\n")

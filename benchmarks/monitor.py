@@ -1,13 +1,13 @@
-"""Time the monitoring statistics on a large window, and reading a large prediction log, apart.
+"""Time a generated project's monitoring statistics on a large window, and reading a large log, apart.
 
-    uv run python benchmarks/monitor.py [--rows 1000000] [--features 20] [--repeats 3]
+    uv run --project <project> python benchmarks/monitor.py [--rows 1000000] [--features 20] [--repeats 3]
 
 1. Statistics: a window of `--rows` rows x `--features` model inputs already in memory (three
    quarters numeric, a quarter categorical, a few of them shifted), compared with a reference
-   profile built by `profile.py` from 5,000 rows: PSI, KS and chi-square per feature, then the
+   profile built by the project's `monitoring/profile.py` from 5,000 rows: PSI, KS and chi-square per feature, then the
    Holm-corrected verdicts. The goal is <= 2 s for 1M x 20 on 2 cores.
 2. Reading: `--rows` prediction-log lines in the service's format, written to a temporary
-   directory, then read into a frame (`monitor.read_log`), checked against the data contract
+   directory, then read into a frame (`monitoring.monitor.read_log`), checked against the data contract
    and typed into model inputs, each step timed on its own.
 
 Prints one line per step; keep the machine otherwise idle.
@@ -27,13 +27,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
-from {{ package_name }}.drift import judge
-from {{ package_name }}.features import build_features
-from {{ package_name }}.monitor import contract_violations, feature_drifts, read_log, typed_rows
-from {{ package_name }}.prediction_log import FILE_PREFIX, FILE_SUFFIX
-from {{ package_name }}.profile import OTHER_CATEGORY, categorical_profile, numeric_profile
-from {{ package_name }}.schema import COLUMNS
+from target import enter_project, project_module
 
 REFERENCE_ROWS = 5000
 CATEGORIES = ("alpha", "beta", "gamma", "delta", "epsilon")
@@ -57,6 +51,7 @@ def report(label: str, seconds: list[float], rows: int) -> None:
 
 def synthetic_window(rows: int, features: int, rng: np.random.Generator) -> tuple[dict[str, Any], pd.DataFrame]:
     """A reference profile and a window with the same columns; every fifth feature shifted."""
+    profile = project_module("monitoring.profile")
     categorical = max(1, features // 4)
     profiles, columns = {}, {}
     for index in range(features):
@@ -64,22 +59,23 @@ def synthetic_window(rows: int, features: int, rng: np.random.Generator) -> tupl
         if index < categorical:
             weights = np.array([0.4, 0.3, 0.15, 0.1, 0.05])
             reference = pd.Series(rng.choice(CATEGORIES, size=REFERENCE_ROWS, p=weights))
-            profiles[name] = categorical_profile(reference, CATEGORIES[:4])  # "epsilon" becomes __other__
+            profiles[name] = profile.categorical_profile(reference, CATEGORIES[:4])  # "epsilon" becomes __other__
             live_weights = np.roll(weights, 1) if shift else weights
             columns[name] = pd.Series(rng.choice(CATEGORIES, size=rows, p=live_weights), dtype=object)
         else:
-            profiles[name] = numeric_profile(pd.Series(rng.normal(size=REFERENCE_ROWS)), rng)
+            profiles[name] = profile.numeric_profile(pd.Series(rng.normal(size=REFERENCE_ROWS)), rng)
             live = rng.normal(loc=shift, size=rows)
             live[rng.random(rows) < 0.01] = np.nan
             columns[name] = live
-    return {"features": profiles, "other_category": OTHER_CATEGORY}, pd.DataFrame(columns)
+    return {"features": profiles, "other_category": profile.OTHER_CATEGORY}, pd.DataFrame(columns)
 
 
 def benchmark_statistics(rows: int, features: int, repeats: int) -> None:
     profile, window = synthetic_window(rows, features, np.random.default_rng(0))
+    drift, monitor = project_module("monitoring.drift"), project_module("monitoring.monitor")
 
     def check() -> list[Any]:
-        return judge(feature_drifts(profile, window), threshold=0.2, significance=0.01)
+        return drift.judge(monitor.feature_drifts(profile, window), threshold=0.2, significance=0.01)
 
     seconds, verdicts = timed(check, repeats)
     report(f"statistics, {rows:,} rows x {features} features", seconds, rows)
@@ -103,28 +99,31 @@ def log_line(row: dict[str, Any], index: int) -> str:
 
 def write_log(directory: Path, rows: int) -> None:
     """`rows` lines of the contract's example row, split over files like rotated ones."""
-    example = {column.name: column.example for column in COLUMNS}
+    example = {column.name: column.example for column in project_module("contract").COLUMNS}
+    log = project_module("telemetry.prediction_log")
     for start in range(0, rows, LINES_PER_FILE):
-        path = directory / f"{FILE_PREFIX}bench-{start // LINES_PER_FILE}{FILE_SUFFIX}"
+        path = directory / f"{log.FILE_PREFIX}bench-{start // LINES_PER_FILE}{log.FILE_SUFFIX}"
         with path.open("w", encoding="ascii") as out:
             end = min(rows, start + LINES_PER_FILE)
             out.writelines(log_line(example, index) for index in range(start, end))
 
 
 def benchmark_reading(rows: int) -> None:
+    monitor = project_module("monitoring.monitor")
+    build_features = project_module("features").build_features
     with tempfile.TemporaryDirectory() as temporary:
         directory = Path(temporary)
         started = time.perf_counter()
         write_log(directory, rows)
         size = sum(path.stat().st_size for path in directory.iterdir()) / 1e6
         print(f"(wrote {rows:,} log lines, {size:,.0f} MB, in {time.perf_counter() - started:.1f} s)")
-        seconds, log = timed(lambda: read_log(directory), 1)
+        seconds, log = timed(lambda: monitor.read_log(directory), 1)
         report(f"read {rows:,} JSONL lines into a frame", seconds, rows)
-        raw = log[[column.name for column in COLUMNS]]
-        seconds, violations = timed(lambda: contract_violations(raw), 1)
+        raw = log[[column.name for column in project_module("contract").COLUMNS]]
+        seconds, violations = timed(lambda: monitor.contract_violations(raw), 1)
         report("check them against the data contract", seconds, rows)
         print(f"  violations: {int(violations.sum())}")
-        seconds, _ = timed(lambda: build_features(typed_rows(raw)), 1)
+        seconds, _ = timed(lambda: build_features(monitor.typed_rows(raw)), 1)
         report("type them and build the model inputs", seconds, rows)
 
 
@@ -133,7 +132,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--features", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--project", type=Path, default=None, help="the generated project (default: see target.py)")
     args = parser.parse_args()
+    enter_project(args.project)
     print(f"{os.cpu_count()} CPU(s) visible")
     benchmark_statistics(args.rows, args.features, args.repeats)
     benchmark_reading(args.rows)
