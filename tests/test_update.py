@@ -1,16 +1,19 @@
 """`copier update` never loses a team's work: every edit is kept or surfaced as a conflict.
 
-Three fixture releases of the template are built from the working tree into a throwaway git
-repository: 0.1.0 is the tree as it is; 0.2.0 changes files the team also edits, adds a question
-and renames a test module (with a migration that moves the team's copy first); 0.3.0 renames it
-again and adds a dependency. Projects generated at 0.1.0 and edited the way a team would are
-updated across those releases, skipping one, and must come out with every edit kept or in a
-conflict, migrations run once and in order, and their own checks green once conflicts are
-resolved. Fast tests of the ownership policy, the hooks and the conflict check come first.
+Four fixture releases of the template are built into a throwaway git repository: 0.1.0 is the
+previous real release (commit 3200afe of this repository: the flat package with `schema.py`);
+0.2.0 is the working tree (the package by concern, with the migration that gets there); 0.3.0
+changes files the team also edits, adds a question and renames a test module (with a migration
+that moves the team's copy first); 0.4.0 renames it again and adds a dependency. Projects
+generated at 0.1.0, and at 0.2.0, and edited the way a team would are updated across those
+releases, skipping one, and must come out with every edit kept or in a conflict, migrations run
+once and in order, and their own checks green once conflicts are resolved. Fast tests of the
+ownership policy, the hooks and the conflict check come first.
 """
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import shutil
@@ -26,6 +29,7 @@ import pytest
 import yaml
 from packaging.version import Version
 
+from hooks import package_layout
 from hooks.move_file import MigrationError, move_file
 from hooks.relock import export_command, relock
 from tools.projects import GIT_IDENTITY, project_env
@@ -86,12 +90,21 @@ def update_time_exclusions() -> list[str]:
 
 
 def test_policy_table_names_exactly_the_user_owned_files_of_copier_yml() -> None:
-    assert sorted(policy_table()["you"]) == sorted(copier_settings()["_skip_if_exists"])
+    table = policy_table()
+    assert sorted(table["you"] + table["your data"]) == sorted(copier_settings()["_skip_if_exists"])
 
 
 def test_policy_table_names_exactly_the_files_excluded_on_update() -> None:
     assert update_time_exclusions(), "copier.yml should exclude the lock from updates"
-    assert sorted(policy_table()["re-locked"]) == sorted(update_time_exclusions())
+    table = policy_table()
+    assert sorted(table["re-locked"] + table["your data"]) == sorted(update_time_exclusions())
+
+
+def test_the_team_owns_its_contract_features_estimator_and_config() -> None:
+    team_owned = set(copier_settings()["_skip_if_exists"])
+    package = "src/{{ package_name }}"
+    assert {f"{package}/contract.py", f"{package}/features.py", f"{package}/estimator.py"} <= team_owned
+    assert {"params.yaml", "ml-project.yaml"} <= team_owned
 
 
 def test_every_rendered_file_has_exactly_one_owner(variant: Variant, project: Path, answers: dict) -> None:
@@ -146,6 +159,227 @@ def test_move_file_names_a_missing_answer(tmp_path: Path) -> None:
     project = git_repo(tmp_path, {".copier-answers.yml": "package_name: churn\n"})
     with pytest.raises(MigrationError, match="no answer 'model_name'"):
         move_file(project, "src/{model_name}.py", "x.py")
+
+
+# ─── Hooks: the 0.2.0 migration from the flat package (read from this repository's history) ──
+
+FLAT_COMMIT = "3200afe"  # the previous release: the flat package with schema.py
+LAYOUT_ANSWERS = {"package_name": "churn", "problem_type": "binary_classification", "model_family": "sklearn"}
+SCHEMA, CONTRACT = "src/churn/schema.py", "src/churn/contract.py"
+TENURE = '"Months since sign-up", 24, minimum=0, maximum=600'
+TEAM_TENURE = '"Months since sign-up, billing", 24, minimum=0, maximum=480'
+
+
+@pytest.fixture(scope="module")
+def flat_release() -> package_layout.Release:
+    if subprocess.run(["git", "cat-file", "-e", f"{FLAT_COMMIT}^{{commit}}"], cwd=ROOT, check=False).returncode:
+        pytest.fail(f"the previous release {FLAT_COMMIT} is not in this clone: fetch the full history (fetch-depth: 0)")
+    return package_layout.release_at(ROOT, FLAT_COMMIT, LAYOUT_ANSWERS)
+
+
+def flat_project(path: Path, flat_release: package_layout.Release, edits: dict[str, tuple[str, str]]) -> Path:
+    """A project with the flat release's schema.py, train.py, data.py and features.py, a params.yaml, then `edits`."""
+    files = {
+        ".copier-answers.yml": yaml.safe_dump({**LAYOUT_ANSWERS, "_commit": FLAT_COMMIT}),
+        "params.yaml": "split:\n  test_size: 0.2\n  seed: 42\n\ntrain:\n  seed: 42\n",
+    }
+    for name in [SCHEMA, "src/churn/train.py", "src/churn/data.py", "src/churn/features.py"]:
+        text = flat_release.text(name)
+        assert text is not None, name
+        files[name] = text
+    for name, (old, new) in edits.items():
+        assert old in files[name], f"fixture out of date: {old!r} is not in {name}"
+        files[name] = files[name].replace(old, new, 1)
+    return git_repo(path, files)
+
+
+def run_layout(project: Path) -> list[str]:
+    return package_layout.migrate(project, ROOT, FLAT_COMMIT)
+
+
+def test_layout_migration_replaces_an_unedited_schema_by_the_release_contract(
+    tmp_path: Path, flat_release: package_layout.Release
+) -> None:
+    project = flat_project(tmp_path, flat_release, {})
+    lines = run_layout(project)
+    assert f"{SCHEMA}: your declarations are as released; removed" in lines[0]
+    assert not (project / SCHEMA).exists()
+    assert not (project / CONTRACT).exists(), "copier renders the release's contract.py when none exists"
+
+
+def test_layout_migration_keeps_only_the_teams_declarations_with_their_edits(
+    tmp_path: Path, flat_release: package_layout.Release
+) -> None:
+    added = "\n# The team: first day of the billing system.\nBILLING_START = datetime(2020, 1, 1)\n"
+    project = flat_project(
+        tmp_path,
+        flat_release,
+        {SCHEMA: (TENURE, TEAM_TENURE)},
+    )
+    (project / SCHEMA).write_text((project / SCHEMA).read_text() + added)
+    git(project, "commit", "-qam", "a declaration of the team's own")
+    lines = run_layout(project)
+    assert any(
+        f"{SCHEMA} -> {CONTRACT}: kept your declarations (SCHEMA_VERSION, COLUMNS, TARGET, BILLING_START)" in line
+        for line in lines
+    ), lines
+    contract = (project / CONTRACT).read_text()
+    assert TEAM_TENURE in contract
+    assert "# The team: first day of the billing system." in contract
+    tree = ast.parse(contract)
+    defined = [
+        target.id
+        for node in tree.body
+        if isinstance(node, ast.Assign | ast.AnnAssign)
+        for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+        if isinstance(target, ast.Name)
+    ]
+    assert defined == ["SCHEMA_VERSION", "COLUMNS", "TARGET", "BILLING_START"]
+    assert not [node for node in tree.body if isinstance(node, ast.FunctionDef | ast.ClassDef)]
+    imports = [ast.unparse(node) for node in tree.body if isinstance(node, ast.Import | ast.ImportFrom)]
+    assert imports == [
+        "from __future__ import annotations",
+        "from datetime import datetime",
+        "from .core.columns import Column, Role",
+    ]
+    assert {f"A  {CONTRACT}", f"D  {SCHEMA}", "M  params.yaml"} <= set(
+        git(project, "status", "--porcelain").splitlines()
+    )
+    assert not (project / SCHEMA).exists()
+
+
+def test_layout_migration_stops_on_edited_schema_machinery_and_changes_nothing(
+    tmp_path: Path, flat_release: package_layout.Release
+) -> None:
+    project = flat_project(
+        tmp_path,
+        flat_release,
+        {SCHEMA: ('keep_default_na=False, na_values=[""]', 'keep_default_na=False, na_values=["", "NA"]')},
+    )
+    with pytest.raises(
+        package_layout.MigrationError,
+        match=r"platform part of src/churn/schema\.py: read_csv \(now in core\.validation\)",
+    ):
+        run_layout(project)
+    assert git(project, "status", "--porcelain") == ""
+
+
+def test_layout_migration_carries_an_edited_platform_module_to_its_new_path(
+    tmp_path: Path, flat_release: package_layout.Release
+) -> None:
+    team_line = "# The team: retrained weekly, reviewed by Dana.\n"
+    project = flat_project(tmp_path, flat_release, {})
+    train = project / "src/churn/train.py"
+    train.write_text(train.read_text() + "\n" + team_line)
+    git(project, "commit", "-qam", "a comment of the team's")
+    lines = run_layout(project)
+    assert any(
+        line.startswith("src/churn/train.py -> src/churn/pipeline/train.py: your edits carried") for line in lines
+    )
+    moved = (project / "src/churn/pipeline/train.py").read_text()
+    assert moved.endswith(team_line)
+    new_release = (ROOT / "template/src/{{package_name}}/pipeline/train.py").read_text()
+    assert moved == new_release + "\n" + team_line, "the release's version with the team's lines merged in"
+    assert not train.exists()
+    assert (project / "src/churn/data.py").exists(), "an unedited module is left for copier to replace"
+
+
+def test_layout_migration_merges_edited_features_with_conflict_markers(
+    tmp_path: Path, flat_release: package_layout.Release
+) -> None:
+    team_line = '    features["tickets_per_session"] = rows["support_tickets_90d"] / (rows["sessions_30d"] + 1)\n'
+    anchor = "    # One frame from all columns at once"
+    project = flat_project(tmp_path, flat_release, {"src/churn/features.py": (anchor, team_line + anchor)})
+    lines = run_layout(project)
+    assert any(
+        "src/churn/features.py: your edits merged into this release's version, with conflict markers" in line
+        for line in lines
+    ), lines
+    features = (project / "src/churn/features.py").read_text()
+    assert team_line in features
+    assert "<<<<<<< yours (before updating)" in features
+    assert "src/churn/features.py:" in leftovers(project).stdout
+
+
+def test_layout_migration_replaces_unedited_features_by_the_release_version(
+    tmp_path: Path, flat_release: package_layout.Release
+) -> None:
+    project = flat_project(tmp_path, flat_release, {})
+    assert "src/churn/features.py: unedited; replaced by this release's version, yours from now on" in run_layout(
+        project
+    )
+    assert not (project / "src/churn/features.py").exists(), "removed, so copier renders the release's version"
+
+
+def test_layout_migration_adds_the_raw_data_path_and_keeps_the_teams_params(
+    tmp_path: Path, flat_release: package_layout.Release
+) -> None:
+    project = flat_project(tmp_path, flat_release, {"params.yaml": ("  seed: 42\n", "  seed: 7\n")})
+    before = (project / "params.yaml").read_text()
+    run_layout(project)
+    after = (project / "params.yaml").read_text()
+    assert after.startswith(before), "the team's lines come first, untouched"
+    assert yaml.safe_load(after)["data"]["raw"] == "data/raw/customers.csv"
+
+
+def test_layout_migration_adds_a_key_inside_an_existing_section(tmp_path: Path) -> None:
+    text = "split:\n  seed: 7\ndata:\n  # ours\n    extra: 1\n"
+    with_key, added = package_layout.with_added_keys(text, {("data", "raw"): "data/raw/customers.csv"})
+    assert added == ["data.raw: data/raw/customers.csv"]
+    assert yaml.safe_load(with_key) == {"split": {"seed": 7}, "data": {"raw": "data/raw/customers.csv", "extra": 1}}
+    assert package_layout.with_added_keys(with_key, {("data", "raw"): "elsewhere"}) == (with_key, [])
+
+
+def test_layout_migration_twice_changes_nothing_the_second_time(
+    tmp_path: Path, flat_release: package_layout.Release
+) -> None:
+    anchor = "    # One frame from all columns at once"
+    project = flat_project(
+        tmp_path,
+        flat_release,
+        {SCHEMA: (TENURE, TEAM_TENURE), "src/churn/features.py": (anchor, "    # ours\n" + anchor)},
+    )
+    run_layout(project)
+    state = git(project, "status", "--porcelain"), {path: path.read_text() for path in project.rglob("*.py")}
+    lines = run_layout(project)
+    assert "src/churn/features.py: merged before, with conflicts left to resolve; unchanged" in lines
+    assert (git(project, "status", "--porcelain"), {path: path.read_text() for path in project.rglob("*.py")}) == state
+
+
+def test_layout_migration_stops_when_the_team_edited_a_file_the_release_removes(tmp_path: Path) -> None:
+    files = {"tools/old.py": "x = 1\n", "src/churn/schema.py": "COLUMNS = ()\n"}
+    old = package_layout.Release({name: name for name in files}, files.get, {})
+    new = package_layout.Release({}, lambda name: None, {})
+    project = git_repo(tmp_path, {"tools/old.py": "x = 2\n"})
+    with pytest.raises(package_layout.MigrationError, match=r"you edited tools/old\.py, which this release removes"):
+        package_layout.plan_migration(project, old, new, "churn", lambda path: False)
+    assert (
+        package_layout.plan_migration(project, old, new, "churn", lambda path: path.startswith("tools/")).messages == []
+    )
+
+
+def test_layout_migration_on_the_new_layout_does_nothing(tmp_path: Path) -> None:
+    project = git_repo(tmp_path, {".copier-answers.yml": "package_name: churn\n", CONTRACT: "COLUMNS = ()\n"})
+    assert package_layout.migrate(project, ROOT, FLAT_COMMIT) == [
+        "the package is already laid out by concern; nothing to do"
+    ]
+
+
+def test_every_old_module_has_a_place_in_this_release(flat_release: package_layout.Release) -> None:
+    """A module the flat release had is moved (mapped), split (schema.py), or still at its path."""
+    new = package_layout.release_at(ROOT, None, LAYOUT_ANSWERS)
+    old_modules = {path for path in flat_release.files if path.startswith("src/churn/")}
+    unplaced = {
+        path
+        for path in old_modules
+        if path not in new.files
+        and path.removeprefix("src/churn/") not in package_layout.MOVED_MODULES
+        and path != SCHEMA
+    }
+    assert unplaced == set()
+    targets = [f"src/churn/{name}" for name in package_layout.MOVED_MODULES.values()]
+    targets += list(package_layout.MOVED_FILES.values())
+    assert [path for path in targets if path not in new.files] == []
 
 
 def test_relock_leaves_a_conflicted_pyproject_to_the_user(tmp_path: Path) -> None:
