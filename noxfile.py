@@ -69,31 +69,50 @@ def sample_data(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
-    """Measure render time, time to first green, the service and monitoring; rewrite docs/benchmarks.md."""
+    """Time render and first green step by step, run benchmarks/ against the project; rewrite docs/benchmarks.md.
+
+    `-- --quick` runs every piece briefly (a smoke test of the benchmarks themselves) and writes
+    the page under build/bench-quick/ instead of docs/.
+    """
     import json
     import os
     import shutil
 
     from tools.bench_report import write_report
-    from tools.benchmarks import first_green, machine, monitor_benchmark, render_ratio, serve_benchmark
+    from tools.benchmarks import (
+        ab_timeout_benchmark,
+        first_green,
+        machine,
+        monitor_benchmark,
+        render_ratio,
+        serve_benchmark,
+    )
 
-    scratch = ROOT / "build" / "bench"
+    quick = "--quick" in session.posargs
+    scratch = ROOT / "build" / ("bench-quick" if quick else "bench")
+    docs = scratch / "docs" if quick else ROOT / "docs"
+    load = ["--warmup", "1", "--duration", "3"] if quick else []
+    window = ["--rows", "20000", "--repeats", "1"] if quick else []
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
     with_bytecode = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
-    results: dict[str, object] = {"machine": machine(), "render": render_ratio()}
+    results: dict[str, object] = {"machine": machine(), "render": render_ratio(rounds=1 if quick else 5)}
     session.log("time to first green, without bytecode caching")
     results["first_green_no_bytecode"] = first_green({**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}, scratch / "cold")
     session.log("time to first green, with bytecode caching")
     project = scratch / "warm"
     results["first_green_bytecode_cached"] = first_green(with_bytecode, project)
     session.log("serving benchmark (BentoML against FastAPI; about 5 minutes)")
-    results["serve"] = serve_benchmark(project, with_bytecode, ROOT / "docs" / "benchmarks" / "serve")
+    results["serve"] = serve_benchmark(project, with_bytecode, docs / "benchmarks" / "serve", *load)
+    session.log("timeout A/B (BentoML's middleware against the service's; about 2 minutes)")
+    ab_summaries = docs / "benchmarks" / "ab-timeout"
+    results["ab_timeout"] = ab_timeout_benchmark(project, with_bytecode, ab_summaries, scratch / "ab-timeout", *load)
     session.log("monitoring benchmark (1M rows x 20 features)")
-    results["monitor"] = monitor_benchmark(project, with_bytecode)
-    (ROOT / "build" / "bench.json").write_text(json.dumps(results, indent=2) + "\n")
-    page = write_report(results, ROOT / "docs")
-    session.log(f"wrote {page.relative_to(ROOT)} and build/bench.json")
+    results["monitor"] = monitor_benchmark(project, with_bytecode, *window)
+    raw = scratch / "bench.json" if quick else ROOT / "build" / "bench.json"
+    raw.write_text(json.dumps(results, indent=2) + "\n")
+    page = write_report(results, docs)
+    session.log(f"wrote {page.relative_to(ROOT)} and {raw.relative_to(ROOT)}")
 
 
 @nox.session(default=False)

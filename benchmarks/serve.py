@@ -6,7 +6,7 @@ Starts each server in turn on 127.0.0.1 with the same number of workers, drives 
 (one row) and `/predict_batch` (`--batch-rows` rows) with one compiled load generator
 (`hey`, else `wrk`) at each connection count, and prints p50/p99/max latency, throughput and
 stalls against `service.latency_budget_ms`. Raw output goes to `build/benchmarks/serve/<time>/`
-in this repo. A stall is a request slower than 50 ms after the warm-up; see benchmarks/README.md.
+in this repo (or `--raw`). A stall is a request slower than 50 ms after the warm-up; see benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ class Result:
     stalls: int
     errors: int
     server_cpu_ms: float
-    raw: str
+    raw: str  # the load generator's output, in the raw folder
 
     @property
     def requests_per_second(self) -> float:
@@ -288,7 +288,7 @@ def benchmark_app(
                 print(f"{APPS[app]} {scenario.endpoint} c={connections} ...", file=sys.stderr, flush=True)
                 load = Load(scenario.endpoint, body, connections, args.warmup, args.duration, api_key)
                 measured = run(server, load, raw)
-                result = Result(app, scenario.endpoint, connections, scenario.rows, raw=str(raw), **measured)
+                result = Result(app, scenario.endpoint, connections, scenario.rows, raw=raw.name, **measured)
                 results.append(result)
     return results, notes
 
@@ -353,11 +353,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--apps", default="bentoml,fastapi", help="servers to run, of: bentoml, fastapi")
     parser.add_argument("--service", default=None, help="BentoML service (default: pyproject's)")
     parser.add_argument("--output", type=Path, default=None, help="summary file (default: in the raw folder)")
-    parser.add_argument("--results", type=Path, default=RESULTS_DIR, help="raw output goes to <results>/<time>/")
+    parser.add_argument("--raw", type=Path, default=None, help=f"raw output folder (default: {RESULTS_DIR}/<time>)")
     parser.add_argument("--project", type=Path, default=None, help="the generated project (default: see target.py)")
     args = parser.parse_args(argv)
     args.output = args.output and args.output.resolve()  # before moving into the project's folder
-    args.results = args.results.resolve()
+    args.raw = (args.raw or RESULTS_DIR / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")).resolve()
     args.connections = [int(value) for value in args.connections.split(",")]
     args.apps = [app.strip() for app in args.apps.split(",")]
     if unknown := set(args.apps) - set(APPS):
@@ -380,8 +380,8 @@ def main(argv: list[str] | None = None) -> None:
     env = dict(os.environ)
     if settings.api_key_auth and not env.get(api_keys_env()):
         env[api_keys_env()] = secrets.token_urlsafe(24)  # a throwaway key for this run only
-    raw_dir = args.results / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    raw_dir.mkdir(parents=True)
+    raw_dir = args.raw
+    raw_dir.mkdir(parents=True, exist_ok=True)
     if args.duration < MIN_STALL_RUN_SECONDS:
         print(f"note: stall counts need runs of at least {MIN_STALL_RUN_SECONDS} s", file=sys.stderr)
     results, notes = [], []

@@ -8,11 +8,25 @@ from pathlib import Path
 from typing import Any
 
 RENDER_GOAL_RATIO = 1.3
-FIRST_GREEN_GOAL_S = 20.0
 STEP_COLOURS = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1")
+CACHED, NO_BYTECODE = "first_green_bytecode_cached", "first_green_no_bytecode"
 FIRST_GREEN_RUNS = {
-    "first_green_bytecode_cached": "bytecode cached (PYTHONDONTWRITEBYTECODE unset)",
-    "first_green_no_bytecode": "no bytecode cache (PYTHONDONTWRITEBYTECODE=1)",
+    CACHED: "bytecode cached (PYTHONDONTWRITEBYTECODE unset)",
+    NO_BYTECODE: "no bytecode cache (PYTHONDONTWRITEBYTECODE=1)",
+}
+AB_TIMEOUT_SIDES = {
+    "a-bentoml-timeout": "A: BentoML's `TimeoutMiddleware` put back",
+    "b-request-timeout": "B: the service as generated (`RequestTimeout`)",
+}
+FIRST_GREEN_GOAL_S = 30.0  # with bytecode cached, on 2 idle cores
+FIRST_GREEN_BEYOND_S = 20.0  # the goal after this one
+# Seconds per (run, step of `tools.benchmarks.first_green`): the first-run goals of the default variants.
+STEP_GOALS = {
+    (CACHED, "total"): FIRST_GREEN_GOAL_S,
+    (CACHED, "dvc repro"): 10.0,
+    (NO_BYTECODE, "dvc repro"): 10.0,
+    (CACHED, "pytest (fast tier)"): 10.0,
+    (NO_BYTECODE, "pytest (fast tier)"): 20.0,
 }
 
 
@@ -20,7 +34,7 @@ def first_green_plot(results: Mapping[str, Any]) -> str:
     """A horizontal stacked bar per run: seconds per step from render to the first answer."""
     runs = [(label, results[key]) for key, label in FIRST_GREEN_RUNS.items() if key in results]
     steps = [step for step in runs[0][1] if step != "total"]
-    longest = max(max(run["total"] for _, run in runs), FIRST_GREEN_GOAL_S)
+    longest = max(max(run["total"] for _, run in runs), FIRST_GREEN_GOAL_S, FIRST_GREEN_BEYOND_S)
     scale, left, bar, gap = 560 / longest, 260, 28, 22
     height = 40 + len(runs) * (bar + gap) + 30 * ((len(steps) + 2) // 3)
     parts = [
@@ -39,12 +53,14 @@ def first_green_plot(results: Mapping[str, Any]) -> str:
             )
             x += width
         parts.append(f'<text x="{x + 6:.1f}" y="{y + bar / 2 + 4}">{run["total"]:.1f} s</text>')
-    goal_x = left + FIRST_GREEN_GOAL_S * scale
     bottom = 20 + len(runs) * (bar + gap) - gap
-    parts.append(
-        f'<line x1="{goal_x:.1f}" y1="12" x2="{goal_x:.1f}" y2="{bottom + 6}" stroke="#333" stroke-dasharray="4 3"/>'
-        f'<text x="{goal_x + 4:.1f}" y="12">goal {FIRST_GREEN_GOAL_S:g} s</text>'
-    )
+    for seconds, label in ((FIRST_GREEN_GOAL_S, "goal"), (FIRST_GREEN_BEYOND_S, "beyond")):
+        goal_x = left + seconds * scale
+        parts.append(
+            f'<line x1="{goal_x:.1f}" y1="12" x2="{goal_x:.1f}" y2="{bottom + 6}" stroke="#333" '
+            'stroke-dasharray="4 3"/>'
+            f'<text x="{goal_x + 4:.1f}" y="12">{label} {seconds:g} s</text>'
+        )
     for index, step in enumerate(steps):
         x, y = 20 + (index % 3) * 280, bottom + 30 + (index // 3) * 22
         colour = STEP_COLOURS[index % len(STEP_COLOURS)]
@@ -80,31 +96,56 @@ def render_section(render: Mapping[str, float]) -> list[str]:
     ]
 
 
+def step_cell(key: str, step: str, seconds: float) -> str:
+    """One step's time, with its goal and verdict where the step has one."""
+    goal = STEP_GOALS.get((key, step))
+    if goal is None:
+        return f"{seconds:.1f} s"
+    return f"{seconds:.1f} s (goal ≤ {goal:g} s: {verdict(seconds, goal)})"
+
+
 def first_green_section(results: Mapping[str, Any]) -> list[str]:
-    runs = [(label, results[key]) for key, label in FIRST_GREEN_RUNS.items() if key in results]
-    steps = list(runs[0][1])
+    keys = [key for key in FIRST_GREEN_RUNS if key in results]
+    steps = list(results[keys[0]])
     lines = [
         "## Time to first green",
         "",
-        "Render → `git init` and commit → `uv sync --frozen` (warm package cache) → `dvc repro` → the",
-        "generated project's default `pytest` run → `<package> serve` answering its first `/predict`.",
+        "The default variant as a new user starts it, each step timed: render → `git init` and commit →",
+        "`uv sync --frozen` (warm package cache) → `dvc repro` → the default `uv run pytest` (the fast",
+        "tier) → `<package> serve` answering its first `/predict`. Twice: with Python writing bytecode",
+        "as it goes (later steps reuse what earlier ones compiled), and with `PYTHONDONTWRITEBYTECODE=1`,",
+        "as this machine's environment sets it (every process compiles what it imports again).",
         "",
         "![Time to first green, by step](benchmarks/first-green.svg)",
         "",
-        "| step | " + " | ".join(label for label, _ in runs) + " |",
-        "| --- |" + " ---: |" * len(runs),
+        "| step | " + " | ".join(FIRST_GREEN_RUNS[key] for key in keys) + " |",
+        "| --- |" + " ---: |" * len(keys),
     ]
     for step in steps:
-        cells = " | ".join(f"{run[step]:.1f} s" for _, run in runs)
+        cells = " | ".join(step_cell(key, step, results[key][step]) for key in keys)
         lines.append(f"| {'**total**' if step == 'total' else step} | {cells} |")
-    totals = ", ".join(f"{run['total']:.1f} s ({verdict(run['total'], FIRST_GREEN_GOAL_S)})" for _, run in runs)
-    return [*lines, "", f"Goal: ≤ {FIRST_GREEN_GOAL_S:g} s on 2 cores. Measured: {totals}.", ""]
+    lines += [
+        "",
+        f"Goals on 2 idle cores: first green ≤ {FIRST_GREEN_GOAL_S:g} s with bytecode cached (the goal beyond",
+        f"it: ≤ {FIRST_GREEN_BEYOND_S:g} s), `dvc repro` on the sample ≤ 10 s, the fast tier ≤ 10 s with",
+        "bytecode cached and ≤ 20 s without.",
+    ]
+    if CACHED in results:
+        total = results[CACHED]["total"]
+        lines.append(
+            f"First green with bytecode cached: {total:.1f} s; ≤ {FIRST_GREEN_GOAL_S:g} s: "
+            f"{verdict(total, FIRST_GREEN_GOAL_S)}; ≤ {FIRST_GREEN_BEYOND_S:g} s (beyond): "
+            f"{verdict(total, FIRST_GREEN_BEYOND_S)}."
+        )
+    return [*lines, ""]
 
 
 def demoted(markdown: str) -> list[str]:
     """A report's Markdown with its title dropped and its headings one level down."""
     lines = markdown.strip().splitlines()
     if lines and lines[0].startswith("# "):
+        lines = lines[1:]
+    while lines and not lines[0].strip():
         lines = lines[1:]
     return [f"#{line}" if line.startswith("#") else line for line in lines]
 
@@ -128,21 +169,33 @@ def write_report(results: Mapping[str, Any], docs_dir: Path) -> Path:
         lines += [
             "## The generated service against a bare FastAPI app",
             "",
-            "`benchmarks/serve.py` in the generated project, run in the first-green project: both servers",
-            "serve the same model file through the same request model and prediction function, with the",
-            "same number of worker processes, loaded by `hey` on loopback. Raw output: `docs/benchmarks/serve/`.",
-            "What the service changes and why, with the A/B runs behind each change, is in the generated",
-            "project's `benchmarks/README.md`; the latest A/B's summaries are in `docs/benchmarks/ab-timeout/`.",
+            "`benchmarks/serve.py` (in this repo, not shipped to projects) run against the first-green",
+            "project: its BentoML service and `benchmarks/baseline_app.py`, a bare FastAPI app serving the",
+            "same model file through the same request model and prediction function, with the same number",
+            "of worker processes, loaded by `hey` on loopback. Raw output: `docs/benchmarks/serve/`. What",
+            "the service changes and why, with the A/B runs behind each change, is in `benchmarks/README.md`.",
             "",
             *demoted(results["serve"]),
             "",
         ]
+    if "ab_timeout" in results:
+        lines += [
+            "## A/B: BentoML's request timeout against the service's",
+            "",
+            "One change, at 16 connections: `benchmarks/ab_bentoml_timeout.py` puts BentoML's own",
+            "`TimeoutMiddleware` back into the service (A), against the service as generated (B). Compare",
+            "max and stalls. Summaries: `docs/benchmarks/ab-timeout/`.",
+            "",
+        ]
+        for side, summary in results["ab_timeout"].items():
+            lines += [f"### {AB_TIMEOUT_SIDES.get(side, side)}", "", *demoted(summary), ""]
     if "monitor" in results:
         lines += [
-            "## Monitoring 1M rows x 20 features",
+            "## Monitoring a large window",
             "",
-            "`benchmarks/monitor.py` in the generated project: the drift statistics on data already in",
-            "memory, and reading the same rows as JSONL prediction-log lines, timed separately.",
+            "`benchmarks/monitor.py` against the first-green project's monitoring code: the drift",
+            "statistics on data already in memory, and reading the same rows as JSONL prediction-log",
+            "lines, timed separately.",
             "",
             "```text",
             results["monitor"].strip(),

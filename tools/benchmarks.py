@@ -1,9 +1,10 @@
-"""Benchmarks a user feels: render time against copier's floor, time to first green, and the
-generated project's own serving and monitoring benchmarks.
+"""Benchmarks a user feels: render time against copier's floor and time to first green, step by
+step; then the maintainers' benchmarks in `benchmarks/` run against the first-green project:
+serving against a bare FastAPI app, the BentoML timeout A/B, and monitoring on 1M rows.
 
 Run with `uv run nox -s bench` (it writes docs/benchmarks.md through `tools.bench_report`).
-Figures are medians of repeated runs on this machine; ratios measured in the same run are the
-numbers to compare across machines.
+Render figures are medians of repeated runs on this machine; ratios measured in the same run
+are the numbers to compare across machines.
 """
 
 from __future__ import annotations
@@ -19,17 +20,27 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+import yaml
+
 from tools.projects import GIT_IDENTITY, example_request, project_env
 from tools.servers import free_port, request, running_server
 from tools.variants import ROOT
 
 COPIER = [sys.executable, "-m", "copier"]
+BENCHMARKS_DIR = ROOT / "benchmarks"
+AB_TIMEOUT_SERVICES = {  # the A/B of benchmarks/README.md: one change, BentoML's timeout middleware
+    "a-bentoml-timeout": "ab_bentoml_timeout:ModelService",
+    "b-request-timeout": None,  # the project's own service
+}
 
 
 def run(command: list[str], cwd: Path, env: Mapping[str, str]) -> float:
-    """Run a command to completion (failing loudly) and return its wall time in seconds."""
+    """Run a command to completion (failing loudly, with the end of its output) and return its wall time."""
     start = time.perf_counter()
-    subprocess.run(command, cwd=cwd, env=env, check=True, capture_output=True)
+    finished = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
+    if finished.returncode != 0:
+        output = (finished.stdout + finished.stderr)[-3000:]
+        raise RuntimeError(f"`{' '.join(command)}` in {cwd} exited with {finished.returncode}:\n{output}")
     return time.perf_counter() - start
 
 
@@ -63,7 +74,12 @@ def render_ratio(rounds: int = 5) -> dict[str, float]:
 
 
 def first_green(env: Mapping[str, str], project: Path) -> dict[str, float]:
-    """Seconds from render to the service's first answer, step by step, into `project` (a new folder)."""
+    """Seconds from render to the service's first answer, step by step, into `project` (a new folder).
+
+    The steps a new user takes, as the generated README gives them: the default variant
+    rendered, committed, synced from its lock, its pipeline run, its default `pytest` (the fast
+    tier) and its service started until it answers a `/predict`.
+    """
     steps: dict[str, float] = {}
     env = project_env(env)
     copy = [*COPIER, "copy", "--quiet", "--defaults", "--vcs-ref", "HEAD", str(ROOT), str(project)]
@@ -74,8 +90,9 @@ def first_green(env: Mapping[str, str], project: Path) -> dict[str, float]:
     )
     steps["uv sync --frozen"] = run(["uv", "sync", "--frozen", "--quiet"], project, env)
     steps["dvc repro"] = run(["uv", "run", "--frozen", "dvc", "repro", "--quiet"], project, env)
-    steps["pytest"] = run(["uv", "run", "--frozen", "pytest", "-q", "-p", "no:cacheprovider"], project, env)
-    steps["serve to first answer"] = serve_to_first_answer(project, env, project.parent / f"{project.name}-serve.log")
+    steps["pytest (fast tier)"] = run(["uv", "run", "--frozen", "pytest", "-q", "-p", "no:cacheprovider"], project, env)
+    log = project.parent / f"{project.name}-serve.log"
+    steps["serve to first answer"] = serve_to_first_answer(project, env, log)
     steps["total"] = sum(steps.values())
     return steps
 
@@ -92,32 +109,55 @@ def ensure_load_generator() -> str:
     raise RuntimeError("the serving benchmark needs `hey` or `wrk`: install one (`apt-get install hey`) and rerun")
 
 
-def serve_benchmark(project: Path, env: Mapping[str, str], raw_copy: Path) -> str:
-    """The generated project's serving benchmark (BentoML against FastAPI); its raw output goes to `raw_copy`."""
-    ensure_load_generator()
-    env = project_env(env)
-    summary = project / "benchmarks" / "summary.md"
-    command = ["uv", "run", "--frozen", "python", "benchmarks/serve.py", "--output", str(summary)]
-    subprocess.run(command, cwd=project, env=env, check=True, capture_output=True)
-    runs = sorted((project / "benchmarks" / "results").iterdir())
-    shutil.rmtree(raw_copy, ignore_errors=True)
-    shutil.copytree(runs[-1], raw_copy, ignore=shutil.ignore_patterns("*.log"))  # the servers' access logs
-    shutil.copy2(summary, raw_copy / "summary.md")
-    return summary.read_text(encoding="utf-8")
-
-
-def monitor_benchmark(project: Path, env: Mapping[str, str]) -> str:
-    """The generated project's monitoring benchmark output: 1M rows x 20 features."""
-    command = ["uv", "run", "--frozen", "python", "benchmarks/monitor.py"]
-    result = subprocess.run(command, cwd=project, env=project_env(env), check=True, capture_output=True, text=True)
+def run_benchmark(project: Path, env: Mapping[str, str], script: str, *args: str) -> str:
+    """Run `benchmarks/<script>` in `project`'s environment against it; return what it printed."""
+    command = ["uv", "run", "--project", str(project), "--frozen", "python", str(BENCHMARKS_DIR / script)]
+    command += ["--project", str(project), *args]
+    result = subprocess.run(command, cwd=project, env=project_env(env), capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"benchmarks/{script} exited with {result.returncode}:\n{result.stderr[-3000:]}")
     return result.stdout
 
 
+def serve_benchmark(project: Path, env: Mapping[str, str], raw_dir: Path, *args: str) -> str:
+    """`benchmarks/serve.py` against `project`; return its summary. Its raw output (but the servers'
+    access logs) and `summary.md` go to `raw_dir`, replacing what was there."""
+    ensure_load_generator()
+    shutil.rmtree(raw_dir, ignore_errors=True)
+    run_benchmark(project, env, "serve.py", "--raw", str(raw_dir), *args)
+    for log in raw_dir.glob("*.log"):
+        log.unlink()
+    return (raw_dir / "summary.md").read_text(encoding="utf-8")
+
+
+def ab_timeout_benchmark(
+    project: Path, env: Mapping[str, str], summaries_dir: Path, scratch: Path, *args: str
+) -> dict[str, str]:
+    """The timeout A/B at 16 connections: the service with BentoML's middleware put back, then as it is.
+
+    Each side's summary goes to `summaries_dir/<side>.md`; the raw output stays in `scratch`.
+    """
+    summaries_dir.mkdir(parents=True, exist_ok=True)
+    summaries = {}
+    for name, service in AB_TIMEOUT_SERVICES.items():
+        choice = ["--service", service] if service else []
+        load = ["--apps", "bentoml", "--connections", "16", *choice, *args]
+        summaries[name] = serve_benchmark(project, env, scratch / name, *load)
+        (summaries_dir / f"{name}.md").write_text(summaries[name], encoding="utf-8")
+    return summaries
+
+
+def monitor_benchmark(project: Path, env: Mapping[str, str], *args: str) -> str:
+    """`benchmarks/monitor.py` against `project`: 1M rows x 20 features unless `args` say otherwise."""
+    return run_benchmark(project, env, "monitor.py", *args)
+
+
 def serve_to_first_answer(project: Path, env: Mapping[str, str], log: Path) -> float:
-    """Seconds from `bentoml serve` to a 200 answer for the contract's example row."""
+    """Seconds from `<package> serve` (the README's command) to a 200 answer for the contract's example row."""
     body = example_request(project, env)
+    package = yaml.safe_load((project / ".copier-answers.yml").read_text(encoding="utf-8"))["package_name"]
     port = free_port()
-    command = ["uv", "run", "--frozen", "bentoml", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    command = ["uv", "run", "--frozen", package, "serve", "--host", "127.0.0.1", "--port", str(port)]
     start = time.perf_counter()
     with running_server(command, project, env, port, log) as url:
         status, text = request("POST", f"{url}/predict", body)
