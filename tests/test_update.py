@@ -14,11 +14,13 @@ ownership policy, the hooks and the conflict check come first.
 from __future__ import annotations
 
 import ast
+import io
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,8 +104,7 @@ def test_policy_table_names_exactly_the_files_excluded_on_update() -> None:
 
 def test_the_team_owns_its_contract_features_estimator_and_config() -> None:
     team_owned = set(copier_settings()["_skip_if_exists"])
-    package = "src/{{ package_name }}"
-    assert {f"{package}/contract.py", f"{package}/features.py", f"{package}/estimator.py"} <= team_owned
+    assert {"src/*/contract.py", "src/*/features.py", "src/*/estimator.py"} <= team_owned
     assert {"params.yaml", "ml-project.yaml"} <= team_owned
 
 
@@ -406,7 +407,7 @@ def test_versioned_migrations_are_listed_oldest_first(releases: Path) -> None:
     """Copier runs migrations in list order, not version order: a skipped release must not run them backwards."""
     for copier_yml in [COPIER_YML, releases / "copier.yml"]:
         assert migration_versions(copier_yml) == sorted(migration_versions(copier_yml)), copier_yml
-    assert migration_versions(releases / "copier.yml") == [Version(MIDDLE), Version(LATEST)]
+    assert migration_versions(releases / "copier.yml") == [Version(OLDEST), Version(MIDDLE), Version(LATEST)]
 
 
 def test_relock_outside_a_project_says_where_to_run(tmp_path: Path) -> None:
@@ -462,10 +463,22 @@ def test_leftover_check_fails_on_unmerged_paths(tmp_path: Path) -> None:
 
 # ─── Fixture releases of the template ────────────────────────────────────────────────────────
 
-OLDEST, MIDDLE, LATEST = "0.1.0", "0.2.0", "0.3.0"
+
+def layout_release() -> str:
+    """The release that introduced the package by concern: the version of package_layout.py's migration."""
+    (version,) = [
+        entry["version"]
+        for entry in copier_settings()["_migrations"]
+        if "package_layout.py" in " ".join(entry["command"])
+    ]
+    return version
+
+
+# FLAT is the previous real release (this repository at FLAT_COMMIT); OLDEST is the working tree.
+FLAT, OLDEST, MIDDLE, LATEST = "0.1.0", layout_release(), "0.3.0", "0.4.0"
 GATE_TESTS = {OLDEST: "tests/test_gate.py", MIDDLE: "tests/test_promotion_gate.py", LATEST: "tests/test_gate_rules.py"}
 README_LINE = "Needs Python 3.11+ and [uv](https://docs.astral.sh/uv/)."
-FEATURES_DOCSTRING = "Feature engineering shared by training and serving: validated rows in, model inputs out."
+TRAIN_DOCSTRING = '"""The train stage: '
 TEMPLATE_DEPENDENCY = '"packaging>=24.0",'
 USER_DEPENDENCY = "tabulate>=0.9"
 
@@ -497,13 +510,13 @@ def add_migration(repo: Path, entry: str) -> None:
     edit(repo / "copier.yml", end_of_migrations, entry + end_of_migrations)
 
 
-def release_0_2_0(repo: Path) -> None:
+def release_0_3_0(repo: Path) -> None:
     """Change lines the team also edits, add a question, rename the gate tests with a migration."""
     template = repo / "template"
     edit(template / "README.md.jinja", README_LINE, "Needs Python 3.11+ and [uv](https://docs.astral.sh/uv/) 0.9+.")
     append(template / "README.md.jinja", "\nQuestions about this project: {{ support_channel }}.\n")
-    features = template / "src" / "{{package_name}}" / "features.py"
-    edit(features, FEATURES_DOCSTRING, FEATURES_DOCSTRING.replace("validated rows", "contract-checked rows"))
+    train = template / "src" / "{{package_name}}" / "pipeline" / "train.py"
+    edit(train, TRAIN_DOCSTRING, TRAIN_DOCSTRING + "(reviewed in 0.3.0) ")
     append(template / "docs" / "OWNERSHIP.md.jinja", "\nReviewed every quarter by the model owner.\n")
     edit(template / "params.yaml.jinja", "  test_size: 0.2\n", "  test_size: 0.25\n")
     gate_tests = template / "tests" / "test_gate.py.jinja"
@@ -516,7 +529,7 @@ def release_0_2_0(repo: Path) -> None:
     add_migration(repo, move_migration(MIDDLE, GATE_TESTS[OLDEST], GATE_TESTS[MIDDLE]))
 
 
-def release_0_3_0(repo: Path) -> None:
+def release_0_4_0(repo: Path) -> None:
     """Rename the gate tests again (a second migration) and add a development dependency."""
     template = repo / "template"
     (template / "tests" / "test_promotion_gate.py.jinja").rename(template / "tests" / "test_gate_rules.py.jinja")
@@ -524,17 +537,39 @@ def release_0_3_0(repo: Path) -> None:
     add_migration(repo, move_migration(LATEST, GATE_TESTS[MIDDLE], GATE_TESTS[LATEST]))
 
 
-def build_releases(repo: Path) -> Path:
-    """The working tree copied into `repo` and released three times, each release a PEP 440 tag."""
+def copy_working_tree(repo: Path) -> None:
+    """The working tree (committed or not, minus ignored files) in place of what `repo` holds."""
+    for path in repo.iterdir():
+        if path.name != ".git":
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
     names = git(ROOT, "ls-files", "--cached", "--others", "--exclude-standard").splitlines()
     for name in names:
         if (ROOT / name).is_file():
             (repo / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, repo / name)
+
+
+def flat_release_files(repo: Path) -> None:
+    """The previous release, from this repository's history."""
+    archive = subprocess.run(["git", "archive", FLAT_COMMIT], cwd=ROOT, capture_output=True, check=False)
+    if archive.returncode:
+        pytest.fail(f"the previous release {FLAT_COMMIT} is not in this clone: fetch the full history (fetch-depth: 0)")
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(repo, filter="data")
+
+
+def build_releases(repo: Path) -> Path:
+    """The previous release, then the working tree released three times, each release a PEP 440 tag."""
+    repo.mkdir(parents=True, exist_ok=True)
     git(repo, "init", "-q", "-b", "main")
-    for version, change in [(OLDEST, None), (MIDDLE, release_0_2_0), (LATEST, release_0_3_0)]:
-        if change:
-            change(repo)
+    releases = [
+        (FLAT, flat_release_files),
+        (OLDEST, copy_working_tree),
+        (MIDDLE, release_0_3_0),
+        (LATEST, release_0_4_0),
+    ]
+    for version, change in releases:
+        change(repo)
         git(repo, "add", "-A")
         git(repo, "commit", "-q", "-m", f"release {version}")
         git(repo, "tag", version)
@@ -559,21 +594,28 @@ class TeamEdits:
     deleted: str
 
 
-def generate(releases: Path, variant: Variant, project: Path) -> str:
-    """Generate `variant` at the oldest release, commit it, return its package name."""
+def generate(releases: Path, variant: Variant, project: Path, version: str = OLDEST) -> str:
+    """Generate `variant` at `version` (the oldest release of the current layout), commit it, return its package."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         worker = copier.run_copy(
-            str(releases), project, data=dict(variant.data), defaults=True, vcs_ref=OLDEST, quiet=True
+            str(releases), project, data=dict(variant.data), defaults=True, vcs_ref=version, quiet=True
         )
     git(project, "init", "-q", "-b", "main")
     git(project, "add", "-A")
-    git(project, "commit", "-q", "-m", f"generated from Shipshape {OLDEST}")
+    git(project, "commit", "-q", "-m", f"generated from Shipshape {version}")
     return worker.answers.combined["package_name"]
 
 
+TRAIN_HELPER = (
+    "\n\ndef team_training_note() -> str:\n"
+    '    """Where the team records its training decisions."""\n'
+    '    return "docs/training.md"\n'
+)
+
+
 def make_team_edits(project: Path, package: str) -> TeamEdits:
-    """Edits on lines the template changes, elsewhere in template files, a deletion, a dependency, docs, params."""
+    """Edits on lines the template changes, elsewhere in template files, a deletion, a dependency, team files."""
     edit(project / "README.md", README_LINE, "Needs Python 3.11+ and uv; the team uses the shared runner image.")
     feature_helper = (
         "\n\ndef team_feature_note() -> str:\n"
@@ -581,12 +623,13 @@ def make_team_edits(project: Path, package: str) -> TeamEdits:
         '    return "docs/features.md"\n'
     )
     append(project / "src" / package / "features.py", feature_helper)
+    append(project / "src" / package / "pipeline" / "train.py", TRAIN_HELPER)
     gate_test = (
         "\n\ndef test_team_gate_threshold_is_configurable() -> None:\n"
         '    assert with_gate("roc_auc", 0.5).gate.threshold == 0.5\n'
     )
     append(project / GATE_TESTS[OLDEST], gate_test)
-    (project / "benchmarks" / "README.md").unlink()
+    (project / "LICENSE").unlink()
     append(project / "docs" / "OWNERSHIP.md", "\nModel owner signed off: Dana Smith, 2026-11-01.\n")
     edit(project / "params.yaml", "  seed: 42\n", "  seed: 7\n")
     for command in [["uv", "add", "--no-sync", USER_DEPENDENCY], export_command(project)]:
@@ -596,14 +639,15 @@ def make_team_edits(project: Path, package: str) -> TeamEdits:
     return TeamEdits(
         package=package,
         kept_verbatim={
-            name: (project / name).read_text(encoding="utf-8") for name in ["docs/OWNERSHIP.md", "params.yaml"]
+            name: (project / name).read_text(encoding="utf-8")
+            for name in ["docs/OWNERSHIP.md", "params.yaml", f"src/{package}/features.py"]
         },
         markers={
             "README.md": "the team uses the shared runner image",
-            f"src/{package}/features.py": "def team_feature_note() -> str:",
+            f"src/{package}/pipeline/train.py": "def team_training_note() -> str:",
             GATE_TESTS[OLDEST]: "def test_team_gate_threshold_is_configurable",
         },
-        deleted="benchmarks/README.md",
+        deleted="LICENSE",
     )
 
 
@@ -707,7 +751,7 @@ def test_conflicts_only_where_the_team_and_the_template_changed_the_same_lines(s
 @pytest.mark.update
 def test_template_changes_reach_template_owned_files(skipped_ahead: Updated) -> None:
     project, package = skipped_ahead.project, skipped_ahead.edits.package
-    assert "contract-checked rows" in (project / "src" / package / "features.py").read_text(encoding="utf-8")
+    assert "(reviewed in 0.3.0)" in (project / "src" / package / "pipeline" / "train.py").read_text(encoding="utf-8")
     gate_tests = (project / GATE_TESTS[LATEST]).read_text(encoding="utf-8")
     assert "naming the metric, threshold and version" in gate_tests
     assert not (project / GATE_TESTS[OLDEST]).exists()
@@ -793,7 +837,7 @@ def resolved(skipped_ahead: Updated) -> Path:
     return project
 
 
-FAST_SUBSET = [GATE_TESTS[LATEST], "tests/test_features.py", "tests/test_schema.py"]
+FAST_SUBSET = [GATE_TESTS[LATEST], "tests/test_features.py", "tests/test_contract.py", "tests/test_train.py"]
 
 
 @pytest.mark.update
@@ -807,6 +851,134 @@ def test_the_updated_default_project_passes_its_whole_suite(resolved: Path, requ
     if "default" not in request.node.callspec.params["skipped_ahead"].tags:
         pytest.skip("the whole suite runs for the default variant; the others run lint, lock and a subset")
     project_checks(resolved, [])
+
+
+# ─── From the previous release's flat package to the package by concern ─────────────────────
+
+FLAT_FEATURE = "tickets_per_session"
+FLAT_FEATURE_LINE = f'    features["{FLAT_FEATURE}"] = rows["support_tickets_90d"] / (rows["sessions_30d"] + 1)\n'
+FRAME_COMMENT = "    # One frame from all columns at once"
+FLAT_TRAIN_LINES = "\n\n# The team: retrained weekly, reviewed by the model owner.\nTEAM_REVIEW_DAYS = 7\n"
+ESTIMATOR_EDITS = {  # model family -> (the released code, the team's setting)
+    "sklearn": ("(**settings, random_state=seed)", '(**{"early_stopping": False, **settings}, random_state=seed)'),
+    "lightgbm": ('{"verbose": -1, **settings}', '{"verbose": -1, "n_jobs": 1, **settings}'),
+}
+
+
+@dataclass
+class FlatUpdate:
+    project: Path
+    package: str
+    output: str  # copier's combined output
+    team_files: dict[str, str]  # the team's estimator.py and params.yaml before the update
+
+
+def make_flat_team_edits(project: Path, package: str) -> dict[str, str]:
+    """The contract (a column's range), the features (a derived one, the old way), the estimator, a platform module."""
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text(encoding="utf-8"))
+    package_dir = project / "src" / package
+    edit(package_dir / "schema.py", TENURE, TEAM_TENURE)
+    edit(package_dir / "features.py", FRAME_COMMENT, FLAT_FEATURE_LINE + FRAME_COMMENT)
+    edit(
+        package_dir / "features.py",
+        "    return numeric + calendar\n",
+        f'    return [*numeric, *calendar, "{FLAT_FEATURE}"]\n',
+    )
+    edit(package_dir / "estimator.py", *ESTIMATOR_EDITS[answers["model_family"]])
+    append(package_dir / "train.py", FLAT_TRAIN_LINES)
+    edit(project / "params.yaml", "  seed: 42\n", "  seed: 7\n")
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "the team's work")
+    return {
+        name: (project / name).read_text(encoding="utf-8") for name in [f"src/{package}/estimator.py", "params.yaml"]
+    }
+
+
+@pytest.fixture(scope="module", params=CI_VARIANTS, ids=[variant.name for variant in CI_VARIANTS])
+def from_flat(request: pytest.FixtureRequest, releases: Path, tmp_path_factory: pytest.TempPathFactory) -> FlatUpdate:
+    """A CI variant's project generated at the previous release, edited, and updated to the working tree."""
+    project = tmp_path_factory.mktemp("flat") / request.param.name
+    package = generate(releases, request.param, project, FLAT)
+    team_files = make_flat_team_edits(project, package)
+    result = copier_update(project, releases, OLDEST)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return FlatUpdate(project, package, result.stdout + result.stderr, team_files)
+
+
+@pytest.mark.update
+def test_flat_update_runs_the_layout_migration_once(from_flat: FlatUpdate) -> None:
+    lines = re.findall(r"^migration (\S+): (.*)$", from_flat.output, flags=re.MULTILINE)
+    assert {version for version, _ in lines} == {OLDEST}
+    package = f"src/{from_flat.package}"
+    expected = [
+        f"{package}/schema.py -> {package}/contract.py: kept your declarations (SCHEMA_VERSION, COLUMNS, TARGET)",
+        f"{package}/features.py: your edits merged into this release's version, with conflict markers",
+        f"{package}/train.py -> {package}/pipeline/train.py: your edits carried into this release's version",
+        "params.yaml: added data.raw: data/raw/customers.csv",
+    ]
+    for start in expected:
+        assert any(message.startswith(start) for _, message in lines), (start, lines)
+
+
+@pytest.mark.update
+def test_flat_update_leaves_only_the_teams_declarations_in_the_contract(from_flat: FlatUpdate) -> None:
+    package_dir = from_flat.project / "src" / from_flat.package
+    assert not (package_dir / "schema.py").exists()
+    contract = (package_dir / "contract.py").read_text(encoding="utf-8")
+    assert TEAM_TENURE in contract
+    tree = ast.parse(contract)
+    body = tree.body[1:] if ast.get_docstring(tree) else tree.body
+    assignments = [node for node in body if not isinstance(node, ast.Import | ast.ImportFrom)]
+    assert [ast.unparse(node.targets[0] if isinstance(node, ast.Assign) else node.target) for node in assignments] == [
+        "SCHEMA_VERSION",
+        "COLUMNS",
+        "TARGET",
+    ]
+    for machinery in ["core/columns.py", "core/validation.py", "core/requests.py", "core/contract.py"]:
+        assert (package_dir / machinery).is_file(), f"the release's {machinery} holds the machinery"
+
+
+@pytest.mark.update
+def test_flat_update_keeps_or_surfaces_every_team_edit(from_flat: FlatUpdate) -> None:
+    project, package = from_flat.project, f"src/{from_flat.package}"
+    assert conflicted_files(project) == {f"{package}/features.py", f"{package}/pipeline/train.py"}
+    assert FLAT_FEATURE_LINE in (project / package / "features.py").read_text(encoding="utf-8")
+    assert FLAT_TRAIN_LINES.strip() in (project / package / "pipeline" / "train.py").read_text(encoding="utf-8")
+    assert not (project / package / "train.py").exists()
+    estimator = f"{package}/estimator.py"
+    assert (project / estimator).read_text(encoding="utf-8") == from_flat.team_files[estimator]
+    params = (project / "params.yaml").read_text(encoding="utf-8")
+    assert params.startswith(from_flat.team_files["params.yaml"]), "the team's params.yaml lines, untouched"
+    assert yaml.safe_load(params)["data"]["raw"] == "data/raw/customers.csv"
+
+
+@pytest.mark.update
+def test_flat_update_leaves_the_teams_data_alone(from_flat: FlatUpdate) -> None:
+    raw = from_flat.project / "data" / "raw"
+    assert (raw / "customers.csv").is_file()
+    assert (raw / "customers.csv.dvc").is_file()
+    assert sorted(path.name for path in raw.iterdir()) == [".gitignore", "customers.csv", "customers.csv.dvc"]
+
+
+def resolve_flat(project: Path, package: str) -> None:
+    """Resolve as a team would: the release's features.py with the derived feature added the documented
+    way, and the release's train.py with the team's lines added back."""
+    features = project / "src" / package / "features.py"
+    shutil.copy2(ROOT / "template" / "src" / "{{package_name}}" / "features.py", features)
+    declared = f'    Feature("{FLAT_FEATURE}", FeatureKind.NUMERIC, "Support tickets per product session"),\n'
+    edit(features, "FEATURES: tuple[Feature, ...] = (\n", "FEATURES: tuple[Feature, ...] = (\n" + declared)
+    edit(features, FRAME_COMMENT, FLAT_FEATURE_LINE + FRAME_COMMENT)
+    train = project / "src" / package / "pipeline" / "train.py"
+    released = CONFLICT.sub(lambda match: match.group(2), train.read_text(encoding="utf-8"))
+    train.write_text(released.replace(FLAT_TRAIN_LINES.strip() + "\n", "").rstrip("\n") + "\n" + FLAT_TRAIN_LINES)
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "update to the package by concern")
+
+
+@pytest.mark.update
+def test_flat_updated_project_passes_its_fast_tier_once_resolved(from_flat: FlatUpdate) -> None:
+    resolve_flat(from_flat.project, from_flat.package)
+    project_checks(from_flat.project, [])
 
 
 # ─── The generated scheduled update workflow ─────────────────────────────────────────────────
