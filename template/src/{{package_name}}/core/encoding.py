@@ -1,4 +1,4 @@
-"""The model's first step: `build_features` output in, the numeric matrix the estimator fits out.
+"""The model's first step: `model_inputs` output in, the numeric matrix the estimator fits out.
 
 Categories are one-hot encoded in sorted order, a missing value seen in training being one
 more category and a category never seen in training all zeros; numbers pass through. That is

@@ -31,7 +31,7 @@ def positive_threshold(metadata: Mapping[str, Any]) -> float | None:
 
 
 def predict(model: Pipeline, metadata: Mapping[str, Any], features: pd.DataFrame) -> Predictions:
-    """Predict every row of `features` (from `build_features`) the way the model was trained to."""
+    """Predict every row of `features` (from `model_inputs`) the way the model was trained to."""
     if not hasattr(model, "predict_proba"):
         return Predictions(values=np.asarray(model.predict(features), dtype="float64"))
     probabilities = model.predict_proba(features)
