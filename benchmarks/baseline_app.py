@@ -19,9 +19,9 @@ from target import project_module
 def create_app() -> FastAPI:
     """The baseline app serving the project's promoted model (read from `models/registry`)."""
     api = project_module("serving.api")
-    store = project_module("registry.store")
-    registry = store.Registry()
+    registry = project_module("registry.store").Registry()
     model, metadata = project_module("registry.artifacts").load_model(registry.model_path(registry.require_promoted()))
+    batch_model = api.batch_request(project_module("config").load_project_config().service.max_batch_rows)
     app = FastAPI(title="baseline", docs_url=None, redoc_url=None, openapi_url=None)
 
     def answers(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -33,7 +33,7 @@ def create_app() -> FastAPI:
         return answers([row.model_dump()])[0]
 
     @app.post("/predict_batch")
-    def predict_batch(batch: api.BatchRequest) -> dict[str, Any]:  # type: ignore[name-defined]
+    def predict_batch(batch: batch_model) -> dict[str, Any]:  # type: ignore[valid-type]
         return {"predictions": answers([row.model_dump() for row in batch.rows])}
 
     @app.get("/readyz")
