@@ -4,11 +4,13 @@
 
 1. Statistics: a window of `--rows` rows x `--features` model inputs already in memory (three
    quarters numeric, a quarter categorical, a few of them shifted), compared with a reference
-   profile built by the project's `monitoring/profile.py` from 5,000 rows: PSI, KS and chi-square per feature, then the
-   Holm-corrected verdicts. The goal is <= 2 s for 1M x 20 on 2 cores.
+   profile built by the project's `monitoring.profile` from 5,000 rows: PSI, KS and chi-square
+   per feature (`monitoring.drift`), then the Holm-corrected verdicts. The goal is <= 2 s for
+   1M x 20 on 2 cores.
 2. Reading: `--rows` prediction-log lines in the service's format, written to a temporary
-   directory, then read into a frame (`monitoring.monitor.read_log`), checked against the data contract
-   and typed into model inputs, each step timed on its own.
+   directory, then read into a frame (`monitoring.inputs.read_log`), checked against the data
+   contract (`monitoring.window.contract_violations`), typed and turned into model inputs
+   (`core.featureset.model_inputs`), each step timed on its own.
 
 Prints one line per step; keep the machine otherwise idle.
 """
@@ -49,7 +51,7 @@ def report(label: str, seconds: list[float], rows: int) -> None:
     print(f"{label:<44} best {best:6.2f} s  median {median:6.2f} s  ({rows / best:,.0f} rows/s)")
 
 
-def synthetic_window(rows: int, features: int, rng: np.random.Generator) -> tuple[dict[str, Any], pd.DataFrame]:
+def synthetic_window(rows: int, features: int, rng: np.random.Generator) -> tuple[Any, pd.DataFrame]:
     """A reference profile and a window with the same columns; every fifth feature shifted."""
     profile = project_module("monitoring.profile")
     categorical = max(1, features // 4)
@@ -67,15 +69,17 @@ def synthetic_window(rows: int, features: int, rng: np.random.Generator) -> tupl
             live = rng.normal(loc=shift, size=rows)
             live[rng.random(rows) < 0.01] = np.nan
             columns[name] = live
-    return {"features": profiles, "other_category": profile.OTHER_CATEGORY}, pd.DataFrame(columns)
+    predictions = profile.numeric_profile(pd.Series(rng.random(REFERENCE_ROWS)), rng)  # not judged here
+    reference = profile.ReferenceProfile(rows=REFERENCE_ROWS, features=profiles, prediction=predictions)
+    return reference, pd.DataFrame(columns)
 
 
 def benchmark_statistics(rows: int, features: int, repeats: int) -> None:
     profile, window = synthetic_window(rows, features, np.random.default_rng(0))
-    drift, monitor = project_module("monitoring.drift"), project_module("monitoring.monitor")
+    drift = project_module("monitoring.drift")
 
     def check() -> list[Any]:
-        return drift.judge(monitor.feature_drifts(profile, window), threshold=0.2, significance=0.01)
+        return drift.judge(drift.feature_drifts(profile, window), threshold=0.2, significance=0.01)
 
     seconds, verdicts = timed(check, repeats)
     report(f"statistics, {rows:,} rows x {features} features", seconds, rows)
@@ -109,21 +113,22 @@ def write_log(directory: Path, rows: int) -> None:
 
 
 def benchmark_reading(rows: int) -> None:
-    monitor = project_module("monitoring.monitor")
-    build_features = project_module("features").build_features
+    inputs, window = project_module("monitoring.inputs"), project_module("monitoring.window")
+    typed_leniently = project_module("core.validation").typed_leniently
+    model_inputs = project_module("core.featureset").model_inputs
     with tempfile.TemporaryDirectory() as temporary:
         directory = Path(temporary)
         started = time.perf_counter()
         write_log(directory, rows)
         size = sum(path.stat().st_size for path in directory.iterdir()) / 1e6
         print(f"(wrote {rows:,} log lines, {size:,.0f} MB, in {time.perf_counter() - started:.1f} s)")
-        seconds, log = timed(lambda: monitor.read_log(directory), 1)
+        seconds, log = timed(lambda: inputs.read_log(directory), 1)
         report(f"read {rows:,} JSONL lines into a frame", seconds, rows)
-        raw = log[[column.name for column in project_module("contract").COLUMNS]]
-        seconds, violations = timed(lambda: monitor.contract_violations(raw), 1)
+        raw = log[window.input_names()]
+        seconds, violations = timed(lambda: window.contract_violations(raw), 1)
         report("check them against the data contract", seconds, rows)
         print(f"  violations: {int(violations.sum())}")
-        seconds, _ = timed(lambda: build_features(monitor.typed_rows(raw)), 1)
+        seconds, _ = timed(lambda: model_inputs(typed_leniently(raw, with_target=False)), 1)
         report("type them and build the model inputs", seconds, rows)
 
 
