@@ -1,15 +1,25 @@
 """The metric catalog: each metric the pipeline can report, what it reads, and which way is better.
 
 Kept apart from `evaluate` so the gate and the readiness report can read it without
-importing scikit-learn: a metric names its `sklearn.metrics` function instead of holding it.
+importing scikit-learn: a metric names its `sklearn.metrics` function instead of holding it,
+and `metric_value`, the one way evaluation and monitoring score predictions, imports
+scikit-learn when it is called.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+from .errors import ProjectError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from .predict import Predictions
 
 REPORTED_DECIMALS = 6
 
@@ -60,3 +70,38 @@ def reported(value: float | None) -> float | None:
     if value is None or not math.isfinite(value):
         return None
     return round(float(value), REPORTED_DECIMALS)
+
+
+class MetricChoiceError(ProjectError):
+    """params.yaml names a metric this project does not know, or one that does not fit the model."""
+
+
+def metric_inputs(metric: Metric, predictions: Predictions) -> tuple[np.ndarray, dict[str, Any]]:
+    """What `metric`'s function scores, and the keyword arguments it needs for this model."""
+    options = dict(metric.options)
+    if metric.reads != "probabilities":
+        if metric.positive_class and predictions.classes is not None:
+            options["pos_label"] = predictions.classes[1]
+        return predictions.values, options
+    if predictions.probabilities is None or predictions.classes is None:
+        raise MetricChoiceError(f"{metric.function} needs class probabilities; this model gives none")
+    options["labels"] = predictions.classes
+    if len(predictions.classes) == 2:
+        return predictions.probabilities[:, 1], options
+    return predictions.probabilities, options
+
+
+def metric_value(name: str, target: np.ndarray, predictions: Predictions) -> float | None:
+    """One metric of `predictions` against the true target; None where it is undefined (e.g. one class only)."""
+    import sklearn.metrics
+    from sklearn.exceptions import UndefinedMetricWarning
+
+    metric = METRICS[name]
+    scored, options = metric_inputs(metric, predictions)
+    function = getattr(sklearn.metrics, metric.function)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UndefinedMetricWarning)
+        try:
+            return float(function(target, scored, **options))
+        except UndefinedMetricWarning:
+            return None

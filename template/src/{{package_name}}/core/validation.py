@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pandera.errors
 import pandera.pandas as pa
@@ -80,6 +82,33 @@ def validate(rows: pd.DataFrame, *, with_target: bool = True) -> pd.DataFrame:
     if valid.empty:
         raise DataContractError("no rows: the header matches the contract but there are no data rows")
     return valid
+
+
+def violating_rows(rows: pd.DataFrame, *, with_target: bool = True) -> np.ndarray:
+    """Which rows break the contract, one flag per row, without raising (monitoring counts them)."""
+    violating = np.zeros(len(rows), dtype=bool)
+    try:
+        data_schema(with_target=with_target).validate(rows.reset_index(drop=True), lazy=True)
+    except pandera.errors.SchemaErrors as errors:
+        failing = pd.to_numeric(errors.failure_cases["index"], errors="coerce").dropna().astype(int)
+        violating[failing.to_numpy()] = True
+    return violating
+
+
+def typed_leniently(rows: pd.DataFrame, *, with_target: bool = True) -> pd.DataFrame:
+    """The contract's columns in their types, keeping rows `validate` would refuse: a value that does not convert
+    becomes missing. Numbers come back as float64 (NaN holds the missing ones), timestamps as naive UTC."""
+    typed = {}
+    for column in contract_columns(with_target=with_target):
+        values = rows[column.name]
+        if column.dtype is datetime:
+            parsed = pd.to_datetime(values, errors="coerce", utc=True, format="ISO8601")
+            typed[column.name] = parsed.dt.tz_localize(None)
+        elif column.dtype in (int, float):
+            typed[column.name] = pd.to_numeric(values, errors="coerce").astype("float64")
+        else:
+            typed[column.name] = values.where(values.isna(), values.astype(str))
+    return pd.DataFrame(typed, index=rows.index)
 
 
 def _summarise(failure_cases: pd.DataFrame) -> str:

@@ -1,7 +1,7 @@
 """Drift statistics: how far a window of live values has moved from the reference profile.
 
 Every comparison is vectorised over the window's rows (NumPy binning, no per-row Python) and
-reads only the reference profile (`profile.py` documents its format):
+reads only the reference profile (`profile.py` documents its format and types it):
 
 - numeric: PSI on the reference's decile bins plus a bin for missing values; a two-sample
   Kolmogorov-Smirnov test against the reference's sample; a chi-square test of the missing share.
@@ -18,14 +18,15 @@ on same-distribution data flags anything at all by the significance level.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from itertools import pairwise
-from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
+
+from .profile import CategoricalProfile, NumericProfile, ProfileError, ReferenceProfile
 
 # Added to every bin count before taking shares for PSI (Jeffreys' half count).
 SMOOTHING_COUNT = 0.5
@@ -120,20 +121,19 @@ def bin_labels(edges: Sequence[float]) -> list[str]:
     return [f"< {bounds[0]}", *(f"[{low}, {high})" for low, high in pairwise(bounds)), f">= {bounds[-1]}"]
 
 
-def numeric_drift(name: str, reference: Mapping[str, Any], values: np.ndarray) -> Drift:
+def numeric_drift(name: str, reference: NumericProfile, values: np.ndarray) -> Drift:
     """Compare a window's numeric values (NaN = missing) with a reference <numeric> profile."""
     values = np.asarray(values, dtype="float64")
     present = values[~np.isnan(values)]
     missing = len(values) - len(present)
-    edges = np.asarray([edge for edge in reference["bin_edges"] if edge is not None], dtype="float64")
-    sample = np.asarray([value for value in reference.get("sample", []) if value is not None], dtype="float64")
+    edges, sample = reference.edges, reference.sample_values
     grid = np.unique(np.concatenate([edges, sample]))
     below, at_most = _ecdf_counts(grid, present)
     edge_positions = np.searchsorted(grid, edges)
     counts = np.diff(np.concatenate([[0], below[edge_positions], [len(present)]]))
-    reference_counts = np.append(np.asarray(reference["counts"]), reference["missing_count"])
+    reference_counts = np.append(np.asarray(reference.counts), reference.missing_count)
     window_counts = np.append(counts, missing)
-    reference_present = int(np.sum(reference["counts"]))
+    reference_present = reference.present_count
     return Drift(
         name=name,
         kind="numeric",
@@ -141,21 +141,21 @@ def numeric_drift(name: str, reference: Mapping[str, Any], values: np.ndarray) -
         labels=[*bin_labels(edges), MISSING_LABEL],
         reference_shares=_shares(reference_counts),
         window_shares=_shares(window_counts),
-        reference_missing_share=_share(reference["missing_count"], reference_present + reference["missing_count"]),
+        reference_missing_share=_share(reference.missing_count, reference_present + reference.missing_count),
         window_missing_share=_share(missing, len(values)),
         window_rows=len(values),
         tests={
             "ks": ks_p(sample, grid, below, at_most, len(present)),
             "missing_chi2": chi_square_p(
-                np.array([reference_present, reference["missing_count"]]), np.array([len(present), missing])
+                np.array([reference_present, reference.missing_count]), np.array([len(present), missing])
             ),
         },
     )
 
 
-def categorical_drift(name: str, reference: Mapping[str, Any], values: pd.Series, other: str) -> Drift:
+def categorical_drift(name: str, reference: CategoricalProfile, values: pd.Series, other: str) -> Drift:
     """Compare a window's category values (NaN = missing) with a reference <categorical> profile."""
-    known = [category for category in reference["counts"] if category != other]
+    known = [category for category in reference.counts if category != other]
     codes, uniques = pd.factorize(values)  # missing values get code -1
     counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
     seen = dict(zip(map(str, uniques), counts.tolist(), strict=True))
@@ -164,9 +164,9 @@ def categorical_drift(name: str, reference: Mapping[str, Any], values: pd.Series
     missing = len(values) - int(counts.sum())
     reference_counts = np.array(
         [
-            *(reference["counts"][category] for category in known),
-            reference["counts"].get(other, 0),
-            reference["missing_count"],
+            *(reference.counts[category] for category in known),
+            reference.counts.get(other, 0),
+            reference.missing_count,
         ]
     )
     window_counts = np.array([*known_counts, unknown, missing])
@@ -177,11 +177,35 @@ def categorical_drift(name: str, reference: Mapping[str, Any], values: pd.Series
         labels=[*known, other, MISSING_LABEL],
         reference_shares=_shares(reference_counts),
         window_shares=_shares(window_counts),
-        reference_missing_share=_share(reference["missing_count"], int(reference_counts.sum())),
+        reference_missing_share=_share(reference.missing_count, int(reference_counts.sum())),
         window_missing_share=_share(missing, len(values)),
         window_rows=len(values),
         tests={"chi2": chi_square_p(reference_counts, window_counts)},
     )
+
+
+def feature_drifts(profile: ReferenceProfile, features: pd.DataFrame) -> list[Drift]:
+    """Every model input of the reference profile compared with the window's features."""
+    drifts = []
+    for name, reference in profile.features.items():
+        if name not in features.columns:
+            raise ProfileError(f"the reference profile has feature {name!r}, the feature code no longer does")
+        if isinstance(reference, NumericProfile):
+            drifts.append(numeric_drift(name, reference, features[name].to_numpy(dtype="float64", na_value=np.nan)))
+        else:
+            drifts.append(categorical_drift(name, reference, features[name], profile.other_category))
+    return drifts
+
+
+def prediction_drift(profile: ReferenceProfile, predictions: pd.Series) -> Drift | None:
+    """The window's answers against the reference predictions; None when no answer is comparable."""
+    answered = predictions.dropna()
+    if answered.empty:
+        return None
+    reference = profile.prediction
+    if isinstance(reference, NumericProfile):
+        return numeric_drift("prediction", reference, pd.to_numeric(answered).to_numpy(dtype="float64"))
+    return categorical_drift("prediction", reference, answered.astype(str), profile.other_category)
 
 
 def _share(part: int, whole: int) -> float:

@@ -17,16 +17,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..core.errors import ProjectError
-from ..features import build_features
-
-if TYPE_CHECKING:
-    from ..monitoring.monitor import Reference, Window
+from ..core.featureset import model_inputs
+from .profile import CategoricalProfile, NumericProfile, Reference, ReferenceProfile
+from .window import Window
 
 EVIDENTLY_FILE = "evidently.html"
 PREDICTION_COLUMN = "prediction"
@@ -51,56 +50,56 @@ def _allocate(counts: Mapping[str | None, int], rows: int) -> dict[str | None, i
     return shares
 
 
-def _numeric_column(spec: Mapping[str, Any], rows: int, rng: np.random.Generator) -> np.ndarray:
+def _numeric_column(spec: NumericProfile, rows: int, rng: np.random.Generator) -> np.ndarray:
     """Values drawn from the profile's sample, with the recorded share of them missing."""
-    sample = np.array([value for value in spec["sample"] if value is not None], dtype="float64")
-    split = _allocate({"present": sum(spec["counts"]), "missing": spec["missing_count"]}, rows)
+    sample = spec.sample_values
+    split = _allocate({"present": spec.present_count, "missing": spec.missing_count}, rows)
     values = rng.choice(sample, size=split["present"], replace=split["present"] > len(sample))
     return rng.permutation(np.concatenate([values, np.full(split["missing"], np.nan)]))
 
 
-def _categorical_column(spec: Mapping[str, Any], rows: int, rng: np.random.Generator) -> np.ndarray:
+def _categorical_column(spec: CategoricalProfile, rows: int, rng: np.random.Generator) -> np.ndarray:
     """Each category (and missing values) in proportion to its recorded count."""
-    allocation = _allocate({**spec["counts"], None: spec["missing_count"]}, rows)  # None: missing
+    allocation = _allocate({**spec.counts, None: spec.missing_count}, rows)  # None: missing
     values = np.repeat(np.array(list(allocation), dtype=object), list(allocation.values()))
     return rng.permutation(values)
 
 
-def column_profiles(profile: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+def column_profiles(profile: ReferenceProfile) -> dict[str, NumericProfile | CategoricalProfile]:
     """The profile of every column Evidently compares: each model input, then the predictions."""
-    return {**profile["features"], PREDICTION_COLUMN: profile["prediction"]}
+    return {**profile.features, PREDICTION_COLUMN: profile.prediction}
 
 
-def reference_frame(profile: Mapping[str, Any], seed: int = REFERENCE_SEED) -> pd.DataFrame:
+def reference_frame(profile: ReferenceProfile, seed: int = REFERENCE_SEED) -> pd.DataFrame:
     """Rows with the reference profile's distribution per column (see the module docstring)."""
     rng = np.random.default_rng(seed)
-    rows = min(int(profile["rows"]), REFERENCE_ROWS)
+    rows = min(profile.rows, REFERENCE_ROWS)
     return pd.DataFrame(
         {
             name: _numeric_column(spec, rows, rng)
-            if spec["kind"] == "numeric"
+            if isinstance(spec, NumericProfile)
             else _categorical_column(spec, rows, rng)
             for name, spec in column_profiles(profile).items()
         }
     )
 
 
-def _as_reference_categories(values: pd.Series, spec: Mapping[str, Any], other: str) -> pd.Series:
+def _as_reference_categories(values: pd.Series, spec: CategoricalProfile, other: str) -> pd.Series:
     """Live values as strings, with categories the reference does not know counted as `other`."""
-    known = set(spec["counts"])
+    known = set(spec.counts)
     text = values.astype(object).where(values.isna(), values.astype(str))
     return text.where(text.isna() | text.isin(known), other).astype(object)
 
 
-def current_frame(window: Window, profile: Mapping[str, Any]) -> pd.DataFrame:
+def current_frame(window: Window, profile: ReferenceProfile) -> pd.DataFrame:
     """The window's model inputs and compared predictions, typed like the reference frame."""
-    other = profile["other_category"]
-    features = build_features(window.rows).reset_index(drop=True)
+    other = profile.other_category
+    features = model_inputs(window.rows).reset_index(drop=True)
     features[PREDICTION_COLUMN] = window.predictions.reset_index(drop=True)
     return pd.DataFrame(
         {
             name: pd.to_numeric(features[name], errors="coerce").astype("float64")
-            if spec["kind"] == "numeric"
+            if isinstance(spec, NumericProfile)
             else _as_reference_categories(features[name], spec, other)
             for name, spec in column_profiles(profile).items()
         }
@@ -145,7 +144,7 @@ def write_evidently_report(window: Window, reference: Reference, output_dir: Pat
     current, reference_rows = current_frame(window, profile), reference_frame(profile)
     # Evidently refuses a column without values (a feature turned all-null, no compared predictions);
     # the built-in report covers those, so they are left out of this page rather than failing the run.
-    kinds = {name: spec["kind"] for name, spec in column_profiles(profile).items()}
+    kinds = {name: spec.kind for name, spec in column_profiles(profile).items()}
     compared = [name for name in kinds if current[name].notna().any() and reference_rows[name].notna().any()]
     data_definition = definition(
         numerical_columns=[name for name in compared if kinds[name] == "numeric"],

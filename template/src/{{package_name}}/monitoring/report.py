@@ -1,4 +1,4 @@
-"""The monitoring report: one self-contained HTML page drawn from `summary.json`.
+"""The monitoring report: one self-contained HTML page drawn from the run's summary (`summary.json`).
 
 No script, stylesheet or image is fetched: the plots are inline SVG written here, so the page
 opens anywhere (a CI artifact, an e-mail attachment) and needs no plotting library at run time.
@@ -8,9 +8,10 @@ feature, then reference-vs-window shares for the predictions and every feature, 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from html import escape
-from typing import Any
+
+from .performance import Performance
+from .summary import DriftCheck, MonitorSummary
 
 STATUS_COLOURS = {"all_clear": "#1b7f3b", "alert": "#b42318", "insufficient_data": "#8a6d00"}
 STATUS_WORDS = {"all_clear": "All clear", "alert": "Alert", "insufficient_data": "Insufficient data"}
@@ -41,29 +42,30 @@ def _share(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}%"
 
 
-def share_plot(check: Mapping[str, Any]) -> str:
+def share_plot(check: DriftCheck) -> str:
     """Horizontal bars: each bin's or category's share in the reference (grey) and the window (blue)."""
-    bins: Sequence[Mapping[str, Any]] = check["bins"]
-    largest = max([bin_["reference"] or 0 for bin_ in bins] + [bin_["window"] or 0 for bin_ in bins] + [1e-9])
+    bins = check.bins
+    largest = max([bin_.reference or 0 for bin_ in bins] + [bin_.window or 0 for bin_ in bins] + [1e-9])
     height = ROW_HEIGHT * len(bins) + 10
     width = LABEL_WIDTH + BAR_WIDTH + 60
     parts = [
-        f'<svg class="drift-plot" data-feature="{escape(check["name"])}" xmlns="http://www.w3.org/2000/svg" '
+        f'<svg class="drift-plot" data-feature="{escape(check.name)}" xmlns="http://www.w3.org/2000/svg" '
         f'width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
-        f'aria-label="{escape(check["name"])}: reference and window shares">'
+        f'aria-label="{escape(check.name)}: reference and window shares">'
     ]
     for row, bin_ in enumerate(bins):
         top = row * ROW_HEIGHT + 5
-        label = escape(str(bin_["label"]))
+        label = escape(bin_.label)
         parts.append(f'<text x="{LABEL_WIDTH - 6}" y="{top + 14}" font-size="11" text-anchor="end">{label}</text>')
-        for offset, (key, colour) in enumerate((("reference", REFERENCE_COLOUR), ("window", WINDOW_COLOUR))):
-            share = bin_[key] or 0.0
+        shares = (("reference", bin_.reference, REFERENCE_COLOUR), ("window", bin_.window, WINDOW_COLOUR))
+        for offset, (key, value, colour) in enumerate(shares):
+            share = value or 0.0
             length = BAR_WIDTH * share / largest
             parts.append(
                 f'<rect x="{LABEL_WIDTH}" y="{top + 2 + offset * 9}" width="{length:.1f}" height="8" fill="{colour}">'
                 f"<title>{label}, {key}: {100 * share:.1f}%</title></rect>"
             )
-        window_share = bin_["window"] or 0.0
+        window_share = bin_.window or 0.0
         parts.append(
             f'<text x="{LABEL_WIDTH + BAR_WIDTH * window_share / largest + 4:.1f}" y="{top + 17}" font-size="10">'
             f"{100 * window_share:.0f}%</text>"
@@ -72,56 +74,55 @@ def share_plot(check: Mapping[str, Any]) -> str:
     return "".join(parts)
 
 
-def _feature_row(check: Mapping[str, Any]) -> str:
-    css = ' class="drifted"' if check["drifted"] else ""
+def _feature_row(check: DriftCheck) -> str:
+    css = ' class="drifted"' if check.drifted else ""
     cells = [
-        escape(check["name"]),
-        check["kind"],
-        f'<td class="number">{_number(check["psi"])}</td>',
-        f'<td class="number">{_number(check["p_value"])}</td>',
-        f'<td class="number">{_share(check["reference_missing_share"])}</td>',
-        f'<td class="number">{_share(check["window_missing_share"])}</td>',
-        "<strong>drifted</strong>" if check["drifted"] else "ok",
+        escape(check.name),
+        check.kind,
+        f'<td class="number">{_number(check.psi)}</td>',
+        f'<td class="number">{_number(check.p_value)}</td>',
+        f'<td class="number">{_share(check.reference_missing_share)}</td>',
+        f'<td class="number">{_share(check.window_missing_share)}</td>',
+        "<strong>drifted</strong>" if check.drifted else "ok",
     ]
     return f"<tr{css}>" + "".join(cell if cell.startswith("<td") else f"<td>{cell}</td>" for cell in cells) + "</tr>"
 
 
-def _performance(performance: Mapping[str, Any] | None) -> str:
+def _performance(performance: Performance | None) -> str:
     if performance is None:
         return "<p>No outcomes given: pass <code>--outcomes FILE</code> to score the live primary metric.</p>"
-    relation = "at least" if performance["higher_is_better"] else "at most"
+    relation = "at least" if performance.higher_is_better else "at most"
     verdict = (
         "DECAYED"
-        if performance["decayed"]
+        if performance.decayed
         else "within the gate"
-        if performance["judged"]
+        if performance.judged
         else "not judged (fewer labelled rows than the minimum window)"
     )
     return (
-        f"<p>Live <strong>{escape(performance['metric'])} = {_number(performance['value'])}</strong> on "
-        f"{performance['rows']} labelled rows; the gate asks for {relation} {performance['threshold']}: {verdict}.</p>"
+        f"<p>Live <strong>{escape(performance.metric)} = {_number(performance.value)}</strong> on "
+        f"{performance.rows} labelled rows; the gate asks for {relation} {performance.threshold}: {verdict}.</p>"
     )
 
 
-def render_report(summary: Mapping[str, Any]) -> str:
+def render_report(summary: MonitorSummary) -> str:
     """The whole page for one monitoring run."""
-    status, window = summary["status"], summary["window"]
-    checks = [*([summary["prediction"]] if summary["prediction"] else []), *summary["features"]]
-    ordered = sorted(checks, key=lambda check: not check["drifted"])
-    alerts = "".join(f"<li>{escape(alert)}</li>" for alert in summary["alerts"]) or "<li>none</li>"
-    span = f"{window['start']} to {window['end']}" if window["start"] else "the whole batch"
+    status, window, reference = summary.status, summary.window, summary.reference
+    checks = [*([summary.prediction] if summary.prediction else []), *summary.features]
+    ordered = sorted(checks, key=lambda check: not check.drifted)
+    alerts = "".join(f"<li>{escape(alert)}</li>" for alert in summary.alerts) or "<li>none</li>"
+    span = f"{window.start} to {window.end}" if window.start else "the whole batch"
     judged = (
         ""
         if checks
-        else f"<p>Drift is not judged below {window['min_window']} rows: collect more traffic, or widen the window.</p>"
+        else f"<p>Drift is not judged below {window.min_window} rows: collect more traffic, or widen the window.</p>"
     )
     figures = "".join(
-        f"<figure><figcaption>{escape(check['name'])} (PSI {_number(check['psi'])})</figcaption>"
-        f"{share_plot(check)}</figure>"
+        f"<figure><figcaption>{escape(check.name)} (PSI {_number(check.psi)})</figcaption>{share_plot(check)}</figure>"
         for check in ordered
     )
     rows = "".join(_feature_row(check) for check in checks)
-    thresholds = summary["thresholds"]
+    thresholds = summary.thresholds
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -134,15 +135,15 @@ def render_report(summary: Mapping[str, Any]) -> str:
 <p class="status" id="status" style="background: {STATUS_COLOURS[status]}">{STATUS_WORDS[status]}</p>
 <h2>Alerts</h2>
 <ul id="alerts">{alerts}</ul>
-<p>Window: {window["rows"]} rows from {escape(window["source"])} ({escape(span)}), of which
-{window["predictions_compared"]} predictions by the reference model. Reference: model version
-{escape(str(summary["reference"]["model_version"]))} ({summary["reference"]["rows"]} evaluation rows).</p>
-<p>Contract violations: {_share(summary["contract_violation_rate"])} of rows (limit
-{_share(thresholds["max_violation_rate"])}). Missing model inputs: {_share(summary["missing_rate"])} on average.</p>
-<p>A feature drifts when its PSI reaches {thresholds["drift_threshold"]} and one of its tests is significant
-at {thresholds["significance"]} after Holm's correction across all tests.</p>
+<p>Window: {window.rows} rows from {escape(window.source)} ({escape(span)}), of which
+{window.predictions_compared} predictions by the reference model. Reference: model version
+{escape(reference.model_version)} ({reference.rows} evaluation rows).</p>
+<p>Contract violations: {_share(summary.contract_violation_rate)} of rows (limit
+{_share(thresholds.max_violation_rate)}). Missing model inputs: {_share(summary.missing_rate)} on average.</p>
+<p>A feature drifts when its PSI reaches {thresholds.drift_threshold} and one of its tests is significant
+at {thresholds.significance} after Holm's correction across all tests.</p>
 <h2>Live performance</h2>
-{_performance(summary["performance"])}
+{_performance(summary.performance)}
 <h2>Features</h2>
 {judged}
 <table id="features">
