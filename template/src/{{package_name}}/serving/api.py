@@ -1,32 +1,35 @@
 """The HTTP contract: request and response shapes, and how predictions become answers.
 
-Shared by the BentoML service and the benchmark's FastAPI baseline, so both validate and
-answer exactly alike. The request model comes from the data contract (`contract.py`).
+The request model comes from the data contract (`contract.py`); the batch request's size limit
+comes from `ml-project.yaml`, which the service reads and passes to `batch_request`.
 """
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from ..config import load_project_config
+from ..core.featureset import model_inputs
 from ..core.predict import predict
 from ..core.requests import frame_from_records, request_model
-from ..features import build_features
-
-MAX_BATCH_ROWS = load_project_config().service.max_batch_rows
 
 PredictionRequest = request_model()
-BatchRequest = create_model(
-    "BatchRequest",
-    __config__=ConfigDict(extra="forbid", strict=True),
-    rows=(
-        list[PredictionRequest],  # type: ignore[valid-type]
-        Field(min_length=1, max_length=MAX_BATCH_ROWS, description="Rows to predict, each as in /predict"),
-    ),
-)
+
+
+@cache
+def batch_request(max_rows: int) -> type[BaseModel]:
+    """The `/predict_batch` body: `{"rows": [...]}`, 1 to `max_rows` rows, each as in /predict."""
+    return create_model(
+        "BatchRequest",
+        __config__=ConfigDict(extra="forbid", strict=True),
+        rows=(
+            list[PredictionRequest],  # type: ignore[valid-type]
+            Field(min_length=1, max_length=max_rows, description="Rows to predict, each as in /predict"),
+        ),
+    )
 
 
 def plain(value: Any) -> Any:
@@ -51,7 +54,7 @@ def answers_from(
     model: Any, metadata: dict[str, Any], rows: list[dict[str, Any]], *, fallback: bool = False
 ) -> list[Prediction]:
     """The model's answer for each validated row."""
-    predictions = predict(model, metadata, build_features(frame_from_records(rows)))
+    predictions = predict(model, metadata, model_inputs(frame_from_records(rows)))
     version = str(metadata.get("version"))
     answers = []
     for index, value in enumerate(predictions.values):

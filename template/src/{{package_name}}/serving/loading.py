@@ -25,7 +25,7 @@ from ..registry.store import Registry
 from ..serving.shadow import load_shadow
 
 API_KEYS_ENV = "SERVICE_API_KEYS"
-# Measured with benchmarks/serve.py and the sample model: one worker, at full use of one core,
+# Measured with Shipshape's benchmarks/serve.py and the sample model: one worker, at full use of one core,
 # answers about 165 single-row requests per second one at a time (~6 ms of CPU each), and
 # several times that when they arrive together (see `batching`). Planning uses the former.
 REQUESTS_PER_SECOND_PER_WORKER = 150

@@ -2,8 +2,8 @@
 
 BentoML has no body-size limit or authentication: without the limit a 100 MB body is read
 into memory, and open-source BentoML has no authentication. Its request timeout leaks (see
-`RequestTimeout`), so the service puts this one in its place. Each answers with a short JSON
-error and never echoes input.
+`RequestTimeout`), so the service makes BentoML's time requests as this one does
+(`replace_bentoml_timeout`). Each answers with a short JSON error and never echoes input.
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ class RequestTimeout:
     cancels it. The timer holds a copy of the request's context, and through it the request's
     objects, until it fires: at 500 requests/s and a 5 s timeout, ~2,500 finished requests' worth.
     Every full garbage collection walked them, pausing the worker 60-130 ms about once a
-    second (benchmarks/README.md). This one's timer ends with the wait.
+    second (Shipshape's benchmarks/README.md). This one's timer ends with the wait.
     """
 
     def __init__(self, app: ASGIApp, timeout: float) -> None:
@@ -131,3 +131,21 @@ class RequestTimeout:
             await send_json(send, 504, {"error": f"not answered within {self.timeout:g} s: retry later"})
             return
         await handling
+
+
+def replace_bentoml_timeout() -> None:
+    """Make BentoML's `TimeoutMiddleware` time requests as `RequestTimeout` does; calling it again changes nothing.
+
+    BentoML's timeout cannot be switched off by configuration (`traffic.timeout` must be a
+    positive number). A worker builds its middleware stack, with BentoML's class in it, before
+    it creates the service, so swapping the class would come too late for that worker: the
+    service calls this when it starts, before the worker accepts its first request, and the
+    stack's instance then runs `RequestTimeout.__call__` on its own `app` and `timeout`.
+    """
+    from bentoml._internal.server.http import traffic
+
+    bentoml_timeout = getattr(traffic, "TimeoutMiddleware", None)
+    # RequestTimeout.__call__ uses the instance's `app` and `timeout`: BentoML's must keep just those.
+    if not isinstance(bentoml_timeout, type) or set(vars(bentoml_timeout(app=None, timeout=1.0))) != {"app", "timeout"}:
+        raise RuntimeError("BentoML's TimeoutMiddleware moved or changed: review middleware.replace_bentoml_timeout")
+    bentoml_timeout.__call__ = RequestTimeout.__call__  # type: ignore[method-assign]

@@ -1,14 +1,15 @@
 """The HTTP service: rows in through the training contract and features, predictions out.
 
 Request models are built from the data contract, so a request that passes them is a row
-training would have accepted; `build_features` and `predict` are the functions evaluation
+training would have accepted; the feature code and `predict` are the functions evaluation
 used, so serving cannot drift from them. Endpoints: `/predict` (one flat row),
 `/predict_batch` (`{"rows": [...]}`, bounded), `/metadata` (what is served), and BentoML's
 `/livez`, `/readyz` and Prometheus `/metrics`. Start it with `<package> serve`, which checks
-the model before BentoML starts (see `serving.preflight`).
+the model before BentoML starts (see `loading.preflight`).
 
 Requests that arrive together are predicted in one call (`batching`), so one worker answers
-many concurrent requests for the cost of a few; benchmarks/README.md has the measurements.
+many concurrent requests for the cost of a few (measured in the Shipshape repository's
+benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -21,18 +22,17 @@ from functools import partial
 from typing import Any
 
 import bentoml
-from bentoml._internal.server.http import traffic as bentoml_traffic
 from bentoml.exceptions import ServiceUnavailable
 from pydantic import BaseModel
 from threadpoolctl import ThreadpoolController
 
-from ..config import load_project_config
+from ..config import ServiceSettings, load_project_config
 from ..contract import COLUMNS
 from ..registry.store import Registry, served_registry_path
-from ..serving.api import BatchPrediction, BatchRequest, Prediction, PredictionRequest, answers_from
+from ..serving.api import BatchPrediction, Prediction, PredictionRequest, answers_from, batch_request
 from ..serving.batching import RowBatcher
 from ..serving.loading import api_keys, resolve, traffic
-from ..serving.middleware import ApiKeyAuth, BodySizeLimit, RequestTimeout
+from ..serving.middleware import ApiKeyAuth, BodySizeLimit, replace_bentoml_timeout
 from ..serving.shadow import load_shadow, record_comparison, score_in_shadow, shadow_entry
 from ..telemetry.observability import (
     FallbackReason,
@@ -43,28 +43,22 @@ from ..telemetry.observability import (
 )
 from ..telemetry.prediction_log import PredictionLog, PredictionRecord
 
-REGISTRY_PATH = served_registry_path()
-CONFIG = load_project_config()
-SETTINGS = CONFIG.service
-TRAFFIC = traffic(SETTINGS)
-
 logger = logging.getLogger(__name__)
 
 
-def use_request_timeout() -> type:
-    """Put `RequestTimeout` in the place of BentoML's timeout middleware, which leaks; return BentoML's.
+def definition_settings() -> ServiceSettings:
+    """The `service` settings of `ml-project.yaml`, for what BentoML fixes when the class below is defined.
 
-    BentoML's timeout cannot be switched off by configuration, and a worker builds its
-    middleware stack from this module attribute when it starts, after importing this module.
+    BentoML takes the traffic and worker settings, the APIs' input specs and the ASGI
+    middleware from the class definition, before any instance exists: so this module reads
+    them here, once, when it is imported (by `bentoml serve`, each worker and `bentoml build`).
+    Everything else is read when a worker creates the service (`ModelService.__init__`).
     """
-    replaced = getattr(bentoml_traffic, "TimeoutMiddleware", None)
-    if not isinstance(replaced, type):
-        raise RuntimeError(f"bentoml {bentoml.__version__} moved TimeoutMiddleware: review middleware.RequestTimeout")
-    bentoml_traffic.TimeoutMiddleware = RequestTimeout  # type: ignore[misc]
-    return replaced
+    return load_project_config().service
 
 
-BENTOML_TIMEOUT_MIDDLEWARE = use_request_timeout()
+DEFINITION = definition_settings()
+TRAFFIC = traffic(DEFINITION)
 
 
 @dataclass(frozen=True)
@@ -84,32 +78,37 @@ class ModelService:
     """Serves the promoted version in the model registry (`models/registry`), or the fallback policy."""
 
     def __init__(self) -> None:
+        replace_bentoml_timeout()  # before this worker's first request: see the function
         configure_logging()
-        registry = Registry(REGISTRY_PATH)
-        self.served = resolve(registry, SETTINGS)
+        config = load_project_config()
+        self.settings = config.service
+        self.registry_path = served_registry_path()
+        registry = Registry(self.registry_path)
+        self.served = resolve(registry, self.settings)
         if self.served.is_fallback:
             logger.warning("serving in fallback: %s", self.served.fallback_reason)
         self.shadow_setup = load_shadow(registry, self.served.version)
         if self.shadow_setup.problem:
             logger.warning("no shadow model: %s", self.shadow_setup.problem)
-        self.prediction_log = PredictionLog.from_config(CONFIG)
-        self.classification = CONFIG.problem_type.is_classification
+        self.prediction_log = PredictionLog.from_config(config)
+        self.classification = config.problem_type.is_classification
         # Created after the model loaded its OpenMP runtime; limiting through one controller
         # avoids rescanning loaded libraries in every new thread.
         self.threadpools = ThreadpoolController()
-        self.batcher = RowBatcher(self.score, max_rows=SETTINGS.max_batch_rows, max_wait=TRAFFIC["batch_wait"])
+        batch_wait = traffic(self.settings)["batch_wait"]
+        self.batcher = RowBatcher(self.score, max_rows=self.settings.max_batch_rows, max_wait=batch_wait)
         self.warm_up()
         gc.collect()  # freezing keeps whatever is alive: drop start-up garbage first
         # Everything loaded so far lives as long as the worker: move it out of the collector's
         # reach. Without this, full collections walking BentoML's and the model's objects paused
-        # the worker for 140-230 ms at a time (benchmarks/README.md has the A/B run).
+        # the worker for 140-230 ms at a time (Shipshape's benchmarks/README.md has the A/B run).
         gc.freeze()
 
     def single_openmp_thread(self) -> None:
         """One OpenMP thread for the predictions of this thread, the one running the event loop.
 
         For a few rows a second thread only spins: one thread halved CPU per request in the
-        benchmark (benchmarks/README.md). The limit is per thread; predictions run on the
+        benchmark (Shipshape's benchmarks/README.md). The limit is per thread; predictions run on the
         event loop's thread (see `batching`), the one that creates the service.
         """
         self.threadpools.limit(limits=1, user_api="openmp")
@@ -130,7 +129,7 @@ class ModelService:
 
     def __is_ready__(self) -> bool:
         """Ready once a model (or, under rule_based, the configured default) can answer."""
-        return self.served.model is not None or SETTINGS.fallback == "rule_based"
+        return self.served.model is not None or self.settings.fallback == "rule_based"
 
     async def answer(self, rows: list[dict[str, Any]], ctx: bentoml.Context) -> list[Prediction]:
         """Predict (batched with concurrent requests), then log and count every answer under the request's id."""
@@ -187,13 +186,13 @@ class ModelService:
             answers = answers_from(self.served.model, self.served.metadata, rows, fallback=self.served.is_fallback)
         except Exception:  # a model that fails at prediction time: the fallback policy decides
             logger.exception("the model failed to predict")
-            if SETTINGS.fallback == "rule_based":
+            if self.settings.fallback == "rule_based":
                 return [self.rule_based_answer() for _ in rows], FallbackReason.PREDICTION_ERROR
             raise ServiceUnavailable("the model failed to predict; see the service log") from None
         return answers, FallbackReason.LAST_GOOD if self.served.is_fallback else None
 
     def rule_based_answer(self) -> Prediction:
-        value = SETTINGS.fallback_prediction
+        value = self.settings.fallback_prediction
         assert value is not None  # noqa: S101 - serving.resolve refuses rule_based without it
         return Prediction(prediction=value, model_version="rule-based", fallback=True)
 
@@ -202,7 +201,7 @@ class ModelService:
         """Predict one row; fields follow the data contract exactly."""
         return (await self.answer([row], ctx))[0]
 
-    @bentoml.api(route="/predict_batch", input_spec=BatchRequest)
+    @bentoml.api(route="/predict_batch", input_spec=batch_request(DEFINITION.max_batch_rows))
     async def predict_batch(self, rows: list[BaseModel], ctx: bentoml.Context) -> BatchPrediction:
         """Predict up to `service.max_batch_rows` rows in one request."""
         return BatchPrediction(predictions=await self.answer([row.model_dump() for row in rows], ctx))
@@ -211,7 +210,7 @@ class ModelService:
     def metadata(self) -> dict[str, Any]:
         """What this worker serves: model version, training time, data hash, metrics, fallback state."""
         served = self.served
-        registry = Registry(REGISTRY_PATH)
+        registry = Registry(self.registry_path)
         version = served.metadata.get("version")
         metrics = registry.metrics(version) if version in registry.versions() else None
         return {
@@ -227,6 +226,6 @@ class ModelService:
         }
 
 
-ModelService.add_asgi_middleware(BodySizeLimit, max_bytes=SETTINGS.max_body_bytes)
-if SETTINGS.api_key_auth:
-    ModelService.add_asgi_middleware(ApiKeyAuth, load_keys=partial(api_keys, SETTINGS))
+ModelService.add_asgi_middleware(BodySizeLimit, max_bytes=DEFINITION.max_body_bytes)
+if DEFINITION.api_key_auth:
+    ModelService.add_asgi_middleware(ApiKeyAuth, load_keys=partial(api_keys, DEFINITION))
