@@ -3,6 +3,12 @@
 BentoML starts its worker in a session of its own, so stopping the process group is not
 enough: every process started here carries a marker in its environment, and teardown stops
 each process that carries it.
+
+Each server gets a BentoML home of its own (`BENTOML_HOME`, beside its log). `bentoml serve`
+empties `$BENTOML_HOME/prometheus_multiproc_dir` when it starts, and its workers keep their
+metrics there: with a shared home, any other server starting on the machine (another test,
+another project's test run, a service started by hand) wiped this server's metrics, and its
+`/metrics` answered with an empty body.
 """
 
 from __future__ import annotations
@@ -72,12 +78,16 @@ def stop(process: subprocess.Popen[bytes], marker: str) -> None:
 
 @contextlib.contextmanager
 def live_server(package: str, env: Mapping[str, str], log_path: Path) -> Iterator[str]:
-    """Run `<package> serve` on a free port; yield its base URL once /readyz answers 200."""
+    """Run `<package> serve` on a free port, with a BentoML home of its own; yield its URL once /readyz answers 200."""
     port, marker = free_port(), uuid.uuid4().hex
     command = [sys.executable, "-m", f"{package}.cli", "serve", "--port", str(port)]
+    home = log_path.with_name(f"{log_path.stem}-bentoml")
     with log_path.open("wb") as log:
         process = subprocess.Popen(  # noqa: S603 - our own CLI
-            command, env={**os.environ, **env, MARKER: marker}, stdout=log, stderr=subprocess.STDOUT
+            command,
+            env={**os.environ, "BENTOML_HOME": str(home), **env, MARKER: marker},
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
     try:
