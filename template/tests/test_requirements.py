@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # runs `uv export` in a subprocess; pre-commit checks the same on every commit
+
 SERVICE_REQUIREMENTS = Path("requirements/service.txt")
 # What the `service-requirements` pre-commit hook runs, printing to stdout instead of the file.
 EXPORT = ["export", "--frozen", "--no-default-groups", "--no-emit-project", "--no-annotate"]
