@@ -142,7 +142,7 @@ def render(text: str, answers: dict) -> str | None:
     )
     try:
         return environment.from_string(text).render(**answers)
-    except jinja2.TemplateError:
+    except Exception:  # undefined answers, includes, copier's own filters: we cannot tell
         return None
 
 
@@ -518,10 +518,11 @@ def plan_migration(project: Path, old: Release, new: Release, package: str, excl
     for path in sorted(set(old.files) - set(new.files) - handled):
         if excluded(path):
             continue  # copier leaves it alone on update
-        team = team_text(path)
-        if team is not None and team != old.text(path):
+        team, shipped = team_text(path), old.text(path)
+        if team is not None and team != shipped:
+            edited = "you edited" if shipped is not None else "cannot compare with the release you generated from"
             blockers.append(
-                f"you edited {path}, which this release removes: keep your version under a name of your own "
+                f"{path} ({edited}) is removed by this release: keep your version under a name of your own "
                 f"(git mv {path} <new name>) or restore it as released, commit"
             )
 

@@ -352,7 +352,7 @@ def test_layout_migration_stops_when_the_team_edited_a_file_the_release_removes(
     old = package_layout.Release({name: name for name in files}, files.get, {})
     new = package_layout.Release({}, lambda name: None, {})
     project = git_repo(tmp_path, {"tools/old.py": "x = 2\n"})
-    with pytest.raises(package_layout.MigrationError, match=r"you edited tools/old\.py, which this release removes"):
+    with pytest.raises(package_layout.MigrationError, match=r"tools/old\.py \(you edited\) is removed by this release"):
         package_layout.plan_migration(project, old, new, "churn", lambda path: False)
     assert (
         package_layout.plan_migration(project, old, new, "churn", lambda path: path.startswith("tools/")).messages == []
