@@ -6,11 +6,16 @@ differs. The outcome depends on the inputs through a known, noisy relation, so a
 something real to learn and a gate has something real to check.
 
 Run through `nox -s sample-data`; it rewrites `includes/sample_data/` together with the
-DVC pointer files whose hashes must match the data byte for byte.
+DVC pointer files whose hashes must match the data byte for byte. A generated project's
+`readiness` report fails while its promoted model was trained on one of these samples (it
+knows their hashes), so checks that expect a ready project train on the same kind of data
+drawn with another seed: `write_dataset` (or `python -m tools.sample_data --problem-type
+regression --seed 1 --output <project>/data/raw/sample.csv`) writes it with its pointer.
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 from pathlib import Path
 
@@ -18,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 PROBLEM_TYPES = ("binary_classification", "multiclass_classification", "regression")
-DATA_FILE_NAME = "customers.csv"
+DATA_FILE_NAME = "sample.csv"
 ROWS = 2000
 SEED = 20261122
 
@@ -90,25 +95,49 @@ def add_target(inputs: pd.DataFrame, problem_type: str, rng: np.random.Generator
     return frame
 
 
-def dvc_pointer(data: bytes) -> str:
+def dvc_pointer(data: bytes, file_name: str = DATA_FILE_NAME) -> str:
     """The `.dvc` file DVC 3 writes for a file with these bytes."""
     return (
         "outs:\n"
         f"- md5: {hashlib.md5(data).hexdigest()}\n"  # noqa: S324 - DVC's content hash
         f"  size: {len(data)}\n"
         "  hash: md5\n"
-        f"  path: {DATA_FILE_NAME}\n"
+        f"  path: {file_name}\n"
     )
+
+
+def sample_seed(problem_type: str) -> int:
+    """The seed of the sample the template ships for `problem_type`."""
+    return SEED + PROBLEM_TYPES.index(problem_type)
+
+
+def dataset_bytes(problem_type: str, seed: int) -> bytes:
+    """A dataset of `ROWS` rows for `problem_type`, as CSV bytes; the shipped sample with `sample_seed`."""
+    rng = np.random.default_rng(seed)
+    frame = add_target(customer_inputs(rng, ROWS), problem_type, rng)
+    return frame.to_csv(index=False, lineterminator="\n").encode()
+
+
+def write_dataset(path: Path, problem_type: str, seed: int) -> list[Path]:
+    """Write a dataset drawn with `seed` to `path` and its DVC pointer beside it (`<path>.dvc`).
+
+    With any seed but `sample_seed(problem_type)` this is data the project has not seen: a model
+    trained on it is not the bundled sample's, so `readiness` can pass.
+    """
+    data = dataset_bytes(problem_type, seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    pointer = path.with_name(path.name + ".dvc")
+    pointer.write_text(dvc_pointer(data, path.name))
+    return [path, pointer]
 
 
 def write_samples(target_dir: Path) -> list[Path]:
     """Write every problem type's CSV and DVC pointer into `target_dir`."""
     target_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for offset, problem_type in enumerate(PROBLEM_TYPES):
-        rng = np.random.default_rng(SEED + offset)
-        frame = add_target(customer_inputs(rng, ROWS), problem_type, rng)
-        data = frame.to_csv(index=False, lineterminator="\n").encode()
+    for problem_type in PROBLEM_TYPES:
+        data = dataset_bytes(problem_type, sample_seed(problem_type))
         csv_path = target_dir / f"{problem_type}.csv"
         csv_path.write_bytes(data)
         dvc_path = target_dir / f"{problem_type}.csv.dvc"
@@ -117,6 +146,21 @@ def write_samples(target_dir: Path) -> list[Path]:
     return written
 
 
-if __name__ == "__main__":
-    for path in write_samples(Path(__file__).parents[1] / "includes" / "sample_data"):
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--problem-type", choices=PROBLEM_TYPES, help="write one dataset instead of the samples")
+    parser.add_argument("--seed", type=int, help="with --problem-type: the seed to draw it with")
+    parser.add_argument("--output", type=Path, help="with --problem-type: the CSV to write (and <output>.dvc)")
+    args = parser.parse_args()
+    if args.problem_type is None:
+        written = write_samples(Path(__file__).parents[1] / "includes" / "sample_data")
+    elif args.seed is None or args.output is None:
+        parser.error("--problem-type needs --seed and --output")
+    else:
+        written = write_dataset(args.output, args.problem_type, args.seed)
+    for path in written:
         print(path)
+
+
+if __name__ == "__main__":
+    main()

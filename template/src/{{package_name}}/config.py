@@ -3,6 +3,10 @@
 `ml-project.yaml` holds what the project is (problem type, and later the owner's gates and
 budgets); `params.yaml` holds the pipeline's tunable parameters, tracked by DVC. Both are
 read from the working directory: the project root in development, the Bento in serving.
+
+Both files belong to the team and `copier update` never rewrites them, so a file written by an
+earlier release must still load: every key added after the first release has a default here
+(see `tests/test_config.py`, which loads both files as that release wrote them).
 """
 
 from __future__ import annotations
@@ -128,6 +132,16 @@ class ProjectConfig(_Strict):
     data: DataGovernance
 
 
+# Where the raw data lived before params.yaml named it (releases before 0.2.0): what an older
+# params.yaml without `data` means.
+FIRST_RAW_DATA_PATH = "data/raw/customers.csv"
+
+
+class DataParams(_Strict):
+    # The raw data file every stage starts from; dvc.yaml reads it as ${data.raw}.
+    raw: str = Field(default=FIRST_RAW_DATA_PATH, min_length=1)
+
+
 class SplitParams(_Strict):
     strategy: Literal["random", "time"] = "random"
     test_size: float = Field(gt=0, lt=1)
@@ -154,6 +168,7 @@ class TrackingParams(_Strict):
 
 
 class Params(_Strict):
+    data: DataParams = DataParams()
     split: SplitParams
     train: TrainParams
     evaluate: EvaluateParams
