@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 from playwright.sync_api import ConsoleMessage, sync_playwright
 
 from tests.test_generated import Project, create_project
@@ -32,7 +33,8 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     project: Project = create_project(variant_named(VARIANT), tmp_path_factory.mktemp("monitor-report"))
     project.uv_run("dvc", "repro")
     batch = project.root / "shifted.csv"
-    with (project.root / "data/raw/customers.csv").open(newline="") as source:
+    raw = yaml.safe_load((project.root / "params.yaml").read_text())["data"]["raw"]  # the one declared path
+    with (project.root / raw).open(newline="") as source:
         rows = list(csv.DictReader(source))
     for row in rows:
         row[SHIFTED_COLUMN] = str(int(row[SHIFTED_COLUMN]) + SHIFT)
