@@ -2,16 +2,18 @@
 
 Per CI variant, in order: render, `git init` and commit, `uv sync --frozen`, then the lock,
 the pipeline (and that a second run is a no-op), the readiness report, the promotion gate
-failing on an unreachable threshold, the project's own tests and pre-commit, data and model
-registry round trip through the DVC remote into a fresh clone that is up to date, the
-service over HTTP, and the Bento build. Per pipeline variant (every problem type with every
-model family): the pipeline reproduced from scratch in a fresh clone, and its own tests.
+failing on an unreachable threshold, the project's own tests (both tiers: `pytest`, then
+`pytest -m slow` with its stage-dependency check) and pre-commit, data and model registry
+round trip through the DVC remote into a fresh clone that is up to date, the service over
+HTTP, and the Bento build. Per pipeline variant (every problem type with every model family):
+the pipeline reproduced from scratch in a fresh clone, and its own tests.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import warnings
 from pathlib import Path
@@ -20,6 +22,7 @@ import pytest
 import yaml
 
 from tools.projects import example_request, project_env
+from tools.sample_data import write_dataset
 from tools.servers import free_port, request, running_server
 from tools.variants import Variant, render
 
@@ -27,6 +30,9 @@ pytestmark = pytest.mark.slow
 
 # Answers about the code's authorship, not about who runs the model: readiness ignores them.
 IDENTITY_QUESTIONS = {"project_name", "package_name", "description", "author_name", "author_email"}
+# Server modules of the generated slow tier: a pipeline variant runs them only if it changes the service.
+LIVE_SERVER_TESTS = ("tests/test_http.py", "tests/test_versions_http.py", "tests/test_load.py")
+OWN_DATA_SEED = 1  # not a shipped sample's seed: data "the team" brings, not the bundled sample
 
 
 class Project:
@@ -46,6 +52,20 @@ class Project:
 
     def uv_run(self, *command: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
         return self.run("uv", "run", "--frozen", *command, cwd=cwd)
+
+    @property
+    def raw_data(self) -> str:
+        """The raw data file, as params.yaml declares it."""
+        return yaml.safe_load((self.root / "params.yaml").read_text())["data"]["raw"]
+
+
+def placeholders(answers: dict) -> list[str]:
+    """Governance answers left at their placeholder: readiness must fail on each of them."""
+    return [
+        key
+        for key, value in answers.items()
+        if key not in IDENTITY_QUESTIONS and (value == "UNASSIGNED" or str(value).endswith("@example.invalid"))
+    ]
 
 
 def create_project(variant: Variant, home: Path, **extra_answers: object) -> Project:
@@ -69,7 +89,15 @@ def project(generated_variant: Variant, tmp_path_factory: pytest.TempPathFactory
 
 @pytest.fixture(scope="module")
 def reproduced(project: Project) -> Project:
-    """The project after `dvc repro` trained and evaluated the model."""
+    """The project after `dvc repro` trained and evaluated the model.
+
+    Readiness fails while the model was trained on the bundled sample, so a variant whose
+    readiness must pass first replaces it with the same kind of data drawn with another seed.
+    """
+    if not placeholders(project.answers):
+        write_dataset(project.root / project.raw_data, project.answers["problem_type"], OWN_DATA_SEED)
+        project.run("git", "add", "-A")
+        project.run("git", "commit", "-q", "-m", "Our own data")
     project.uv_run("dvc", "repro")
     return project
 
@@ -87,11 +115,7 @@ def test_pipeline_reproduces_then_is_a_no_op(reproduced: Project) -> None:
 
 
 def test_readiness_fails_exactly_when_placeholders_remain(reproduced: Project) -> None:
-    placeholders = [
-        key
-        for key, value in reproduced.answers.items()
-        if key not in IDENTITY_QUESTIONS and (value == "UNASSIGNED" or str(value).endswith("@example.invalid"))
-    ]
+    remaining = placeholders(reproduced.answers)
     package = reproduced.answers["package_name"]
     result = subprocess.run(
         ["uv", "run", "--frozen", package, "readiness", "--json"],
@@ -105,10 +129,10 @@ def test_readiness_fails_exactly_when_placeholders_remain(reproduced: Project) -
     assert checks["promotion gate"]["status"] == "PASS"
     assert checks["documents agree with config"]["status"] == "PASS", checks["documents agree with config"]
     assert checks["lock fresh"]["status"] == "PASS", checks["lock fresh"]
-    if placeholders:
+    if remaining:
         assert result.returncode == 1
         assert checks["governance answered"]["status"] == "FAIL"
-        assert len(checks["governance answered"]["problems"]) == len(placeholders)
+        assert len(checks["governance answered"]["problems"]) == len(remaining)
     else:
         assert result.returncode == 0, result.stdout
         assert report["ready"] is True
@@ -162,8 +186,15 @@ def render_answers(variant: Variant, destination: Path) -> dict:
         return render(variant, destination)
 
 
-def test_own_test_suite_passes(project: Project) -> None:
+def test_own_fast_tier_passes(project: Project) -> None:
     project.uv_run("pytest", "-q", "-p", "no:cacheprovider")
+
+
+def test_own_slow_tier_passes_with_the_stage_dependency_check(project: Project) -> None:
+    """Live servers, fuzzing, load, many-seed statistics, and tests/test_stages.py: every module a
+    stage imports is one of its deps in dvc.yaml."""
+    result = project.uv_run("pytest", "-m", "slow", "-q", "-p", "no:cacheprovider", "-rA")
+    assert re.search(r"^PASSED tests/test_stages\.py::", result.stdout, re.MULTILINE), result.stdout[-4000:]
 
 
 def test_pre_commit_passes(project: Project) -> None:
@@ -186,7 +217,7 @@ def test_fresh_clone_pulls_data_and_models_and_is_up_to_date(reproduced: Project
     clone_and_pull(reproduced, clone)
     promoted = json.loads((clone / "models/registry/promoted.json").read_text())["promoted"]
     model = f"models/registry/versions/{promoted}/model.skops"
-    for tracked in ("data/raw/customers.csv", model, "metrics.json"):
+    for tracked in (reproduced.raw_data, model, "metrics.json"):
         assert (clone / tracked).read_bytes() == (reproduced.root / tracked).read_bytes(), tracked
     assert json.loads(reproduced.uv_run("dvc", "status", "--json", cwd=clone).stdout) == {}
     rerun = reproduced.uv_run("dvc", "repro", cwd=clone)
@@ -197,18 +228,18 @@ def test_pipeline_runs_from_a_fresh_clone(pipeline_variant: Variant, tmp_path_fa
     """Every problem type with every model family: clone, pull the raw data, reproduce, test."""
     project = create_project(pipeline_variant, tmp_path_factory.mktemp(pipeline_variant.name))
     clone = project.root.parent / "clone"
-    clone_and_pull(project, clone, "data/raw/customers.csv.dvc")
+    clone_and_pull(project, clone, f"{project.raw_data}.dvc")
     project.uv_run("dvc", "repro", cwd=clone)
     metrics = json.loads((clone / "metrics.json").read_text())
     gate = yaml.safe_load((clone / "ml-project.yaml").read_text())["gate"]
     assert gate["metric"] in metrics
     assert json.loads((clone / "gate.json").read_text())["passed"] is True
     assert (clone / "models/registry/promoted.json").is_file()
-    # The HTTP tests do not depend on the model family and run for every CI variant; a
+    project.uv_run("pytest", "-q", "-p", "no:cacheprovider", cwd=clone)
+    # The live-server tests do not depend on the model family and run for every CI variant; a
     # pipeline variant runs them only when it changes the service (API-key auth).
-    http_tests = ("tests/test_http.py", "tests/test_versions_http.py")
-    skip_http = [] if project.answers["api_key_auth"] else [f"--ignore={path}" for path in http_tests]
-    project.uv_run("pytest", "-q", "-p", "no:cacheprovider", *skip_http, cwd=clone)
+    skip_servers = [] if project.answers["api_key_auth"] else [f"--ignore={path}" for path in LIVE_SERVER_TESTS]
+    project.uv_run("pytest", "-m", "slow", "-q", "-p", "no:cacheprovider", *skip_servers, cwd=clone)
 
 
 def test_service_answers_over_http(reproduced: Project) -> None:

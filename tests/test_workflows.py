@@ -112,7 +112,9 @@ def tool_commands_run_by_template_tests() -> set[tuple[str, str | None]]:
     """(tool, subcommand) pairs the template's tests run in generated projects (the slow tier)."""
     exercised: set[tuple[str, str | None]] = set()
     for path in TEMPLATE_TESTS.glob("test_*.py"):
-        for sequence in string_sequences(path):
+        for words in string_sequences(path):
+            # Options dropped, as `uv_commands` drops them: ("pytest", "-m", "slow") runs `pytest slow`.
+            sequence = [word for word in words if word is None or not word.startswith("-")]
             exercised.update((tool, None) for tool in sequence if tool is not None)
             exercised.update((tool, sub) for tool, sub in itertools.pairwise(sequence) if tool and sub)
     return exercised
