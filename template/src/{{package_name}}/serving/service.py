@@ -57,7 +57,7 @@ def definition_settings() -> ServiceSettings:
     return load_project_config().service
 
 
-DEFINITION = definition_settings()
+DEFINITION = definition_settings()  # the module's only read of ml-project.yaml: see the function
 TRAFFIC = traffic(DEFINITION)
 
 
@@ -70,6 +70,7 @@ class RowScore:
     shadow: Prediction | None
 
 
+# Timeout, concurrency and workers follow `service.latency_budget_ms` and `peak_throughput_rps` (`loading.traffic`).
 @bentoml.service(
     traffic={"timeout": TRAFFIC["timeout"], "max_concurrency": TRAFFIC["max_concurrency"]},
     workers=TRAFFIC["workers"],
