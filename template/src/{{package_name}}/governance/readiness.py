@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from ..config import PROJECT_CONFIG_PATH, ConfigError, ProjectConfig, flatten, load_project_config
+from ..registry.artifacts import read_metadata
+from ..registry.store import REGISTRY_PATH, Registry
 
 PLACEHOLDER_TEXT = "UNASSIGNED"
 PLACEHOLDER_DOMAIN = "@example.invalid"
@@ -25,6 +27,16 @@ CODEOWNERS_PATH = ".github/CODEOWNERS"
 QUOTED_VALUE = re.compile(r"`([a-z_]+(?:\.[a-z_]+)+) = ([^`]*)`")
 GATE_DECISION_PATH = Path("gate.json")
 CI_WORKFLOW_PATH = Path(".github/workflows/ci.yml")
+# DVC's md5 of each sample dataset Shipshape ships, one per problem type (drawn by the template's
+# tools/sample_data.py). Kept here, not read from the data, so it still holds once the sample is
+# replaced: a model trained on one of these learnt a stand-in, not the team's data.
+SAMPLE_DATA_MD5 = frozenset(
+    {
+        "8dfcd17dbf9daf55887bf8f65ed93af6",  # binary_classification
+        "abf3ecdb6b6de4b5b37009619644f432",  # multiclass_classification
+        "ea422b995f102bbcab865452c1c2eb74",  # regression
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -104,6 +116,23 @@ def check_gate(root: Path) -> Check:
     return Check("promotion gate", status, detail)
 
 
+def check_training_data(root: Path) -> Check:
+    """The promoted model must not have been trained on the bundled sample (its lineage has the data's hash)."""
+    registry = Registry(root / REGISTRY_PATH)  # where the pipeline's register stage promotes
+    version = registry.promoted_version()
+    if version is None:
+        return Check("trained on your data", "FAIL", "no promoted model: `uv run dvc repro`")
+    data = read_metadata(registry.model_path(version)).get("data", {})
+    if data.get("dvc_md5") in SAMPLE_DATA_MD5:
+        return Check(
+            "trained on your data",
+            "FAIL",
+            f"promoted model {version} was trained on the bundled sample {data.get('path')}, a stand-in: "
+            "put your data where params.yaml `data.raw` says, `uv run dvc add` it, then `uv run dvc repro`",
+        )
+    return Check("trained on your data", "PASS", f"promoted model {version} was trained on {data.get('path')}")
+
+
 def check_lock(root: Path) -> Check:
     command = ["uv", "lock", "--check"]
     try:
@@ -159,6 +188,7 @@ def assess(root: Path) -> Report:
             check_placeholders(settings),
             check_documents(root, settings),
             check_gate(root),
+            check_training_data(root),
             check_lock(root),
             check_dvc_remote(root),
             check_monitoring(config),
