@@ -120,8 +120,11 @@ def run_benchmark(project: Path, env: Mapping[str, str], script: str, *args: str
 
 
 def serve_benchmark(project: Path, env: Mapping[str, str], raw_dir: Path, *args: str) -> str:
-    """`benchmarks/serve.py` against `project`; return its summary. Its raw output (but the servers'
-    access logs) and `summary.md` go to `raw_dir`, replacing what was there."""
+    """`benchmarks/serve.py` against `project`; returns its summary.
+
+    Its raw output and `summary.md` go to `raw_dir`, replacing what was there; the servers'
+    access logs are dropped.
+    """
     ensure_load_generator()
     shutil.rmtree(raw_dir, ignore_errors=True)
     run_benchmark(project, env, "serve.py", "--raw", str(raw_dir), *args)
