@@ -965,9 +965,11 @@ def resolve_flat(project: Path, package: str) -> None:
     way, and the release's train.py with the team's lines added back."""
     features = project / "src" / package / "features.py"
     shutil.copy2(ROOT / "template" / "src" / "{{package_name}}" / "features.py", features)
-    declared = f'    Feature("{FLAT_FEATURE}", FeatureKind.NUMERIC, "Support tickets per product session"),\n'
-    edit(features, "FEATURES: tuple[Feature, ...] = (\n", "FEATURES: tuple[Feature, ...] = (\n" + declared)
-    edit(features, FRAME_COMMENT, FLAT_FEATURE_LINE + FRAME_COMMENT)
+    text = features.read_text(encoding="utf-8")
+    end_of_features = text.index("\n)\n", text.index("FEATURES: tuple[Feature, ...] = (\n"))
+    declared = f'\n    Feature("{FLAT_FEATURE}", FeatureKind.NUMERIC, "Support tickets per product session"),'
+    features.write_text(text[:end_of_features] + declared + text[end_of_features:], encoding="utf-8")
+    edit(features, FRAME_COMMENT, FLAT_FEATURE_LINE + FRAME_COMMENT)  # computed last, as declared
     train = project / "src" / package / "pipeline" / "train.py"
     released = CONFLICT.sub(lambda match: match.group(2), train.read_text(encoding="utf-8"))
     train.write_text(released.replace(FLAT_TRAIN_LINES.strip() + "\n", "").rstrip("\n") + "\n" + FLAT_TRAIN_LINES)
