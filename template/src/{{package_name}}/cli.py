@@ -43,7 +43,7 @@ def run_split(args: argparse.Namespace) -> str:
 
 
 def run_features(args: argparse.Namespace) -> str:
-    from .features import features_files
+    from .pipeline.features import features_files
 
     written = features_files(args.inputs, args.output_dir)
     return "model inputs -> " + ", ".join(str(path) for path in written)
@@ -152,10 +152,10 @@ def run_monitor(args: argparse.Namespace) -> tuple[str, int]:
         load_project_config(), registry, predictions, args.outcomes, args.window_hours, report_dir=args.output_dir
     )
     written = write_outputs(summary, args.output_dir)
-    lines = [f"{summary['status']}: {summary['window']['rows']} rows from {summary['window']['source']}"]
-    lines += [f"- {alert}" for alert in summary["alerts"]]
+    lines = [f"{summary.status}: {summary.window.rows} rows from {summary.window.source}"]
+    lines += [f"- {alert}" for alert in summary.alerts]
     lines.append("-> " + ", ".join(str(path) for path in written))
-    return "\n".join(lines), summary["exit_code"]
+    return "\n".join(lines), summary.exit_code
 
 
 def run_example_request(args: argparse.Namespace) -> str:

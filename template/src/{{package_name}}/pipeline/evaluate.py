@@ -15,15 +15,12 @@ first metric in params.yaml `evaluate.metrics` is the primary one. The stage wri
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import sklearn.metrics
-from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.inspection import permutation_importance
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
@@ -31,13 +28,12 @@ from threadpoolctl import threadpool_limits
 from ..config import EvaluateParams
 from ..core.columns import Role
 from ..core.contract import columns_with_role
-from ..core.errors import ProjectError
-from ..core.metrics import METRICS, Metric, reported
+from ..core.featureset import read_features
+from ..core.metrics import METRICS, MetricChoiceError, metric_value, reported
 from ..core.predict import Predictions, positive_threshold, predict
-from ..features import read_features
 from ..monitoring.profile import reference_profile
 from ..pipeline.plots import write_plots
-from ..pipeline.train import expected_cost
+from ..pipeline.train import expected_cost, thread_limit
 from ..registry.artifacts import load_model
 from ..registry.store import REFERENCE_PROFILE_FILE
 
@@ -45,10 +41,6 @@ SLICES_FILE = "slices.json"
 IMPORTANCE_FILE = "importance.json"
 PLOTS_DIR = "plots"
 MISSING_SEGMENT = "__missing__"
-
-
-class MetricChoiceError(ProjectError):
-    """params.yaml names a metric this project does not know, or one that does not fit the model."""
 
 
 def class_count(predictions: Predictions) -> int:
@@ -64,34 +56,6 @@ def check_metrics(names: Sequence[str], predictions: Predictions) -> None:
         raise MetricChoiceError(
             f"params.yaml evaluate.metrics: {misfits} unknown or not for this model; choose from {fitting}"
         )
-
-
-def metric_inputs(metric: Metric, predictions: Predictions) -> tuple[np.ndarray, dict[str, Any]]:
-    """What `metric`'s function scores, and the keyword arguments it needs for this model."""
-    options = dict(metric.options)
-    if metric.reads != "probabilities":
-        if metric.positive_class and predictions.classes is not None:
-            options["pos_label"] = predictions.classes[1]
-        return predictions.values, options
-    if predictions.probabilities is None or predictions.classes is None:
-        raise MetricChoiceError(f"{metric.function} needs class probabilities; this model gives none")
-    options["labels"] = predictions.classes
-    if len(predictions.classes) == 2:
-        return predictions.probabilities[:, 1], options
-    return predictions.probabilities, options
-
-
-def metric_value(name: str, target: np.ndarray, predictions: Predictions) -> float | None:
-    """One metric of `predictions` against the true target; None where it is undefined (e.g. one class only)."""
-    metric = METRICS[name]
-    scored, options = metric_inputs(metric, predictions)
-    function = getattr(sklearn.metrics, metric.function)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", UndefinedMetricWarning)
-        try:
-            return float(function(target, scored, **options))
-        except UndefinedMetricWarning:
-            return None
 
 
 def expected_cost_per_row(target: np.ndarray, predictions: Predictions, metadata: Mapping[str, Any]) -> float | None:
@@ -196,14 +160,15 @@ def evaluate_files(
     model, metadata = load_model(model_path)
     features, target_series = read_features(features_path)
     target = target_series.to_numpy()
-    predictions = predict(model, metadata, features)
-    check_metrics(params.metrics, predictions)
+    with thread_limit(len(features)):
+        predictions = predict(model, metadata, features)
+        check_metrics(params.metrics, predictions)
 
-    metrics = held_out_metrics(target, predictions, metadata, params.metrics)
-    write_json(metrics_path, metrics)
-    write_json(reports_dir / SLICES_FILE, slice_metrics(features, target, predictions, metadata, params.metrics))
-    importance = importances(model, metadata, features, target, params.metrics[0], params)
-    write_json(reports_dir / IMPORTANCE_FILE, importance)
-    write_plots(reports_dir / PLOTS_DIR, target, predictions, importance)
-    write_json(reports_dir / REFERENCE_PROFILE_FILE, reference_profile(features, predictions, metadata, params.seed))
+        metrics = held_out_metrics(target, predictions, metadata, params.metrics)
+        write_json(metrics_path, metrics)
+        write_json(reports_dir / SLICES_FILE, slice_metrics(features, target, predictions, metadata, params.metrics))
+        importance = importances(model, metadata, features, target, params.metrics[0], params)
+        write_json(reports_dir / IMPORTANCE_FILE, importance)
+        write_plots(reports_dir / PLOTS_DIR, target, predictions, importance)
+        reference_profile(features, predictions, metadata, params.seed).write(reports_dir / REFERENCE_PROFILE_FILE)
     return metrics
