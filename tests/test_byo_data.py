@@ -1,8 +1,9 @@
 """Slow tier: bringing your own data takes a new CSV file and a new contract, nothing else.
 
 Follows docs/bring-your-own-data.md on the default variant: a loan-default table whose columns
-share nothing with the sample data replaces `data/raw/customers.csv`, `COLUMNS` and `TARGET`
-in the schema module describe it, and the pipeline and the project's own tests pass unchanged.
+share nothing with the sample data replaces `data/raw/sample.csv` (`params.yaml` `data.raw`
+names it), `COLUMNS` and `TARGET` in `contract.py` describe it, and the pipeline and the
+project's own tests pass unchanged.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from tools.variants import render, variants_tagged
 
 pytestmark = pytest.mark.slow
 
-RAW_DATA = "data/raw/customers.csv"
+SAMPLE_DATA = "data/raw/sample.csv"
+RAW_DATA = "data/raw/loans.csv"
 
 # What a user writes in place of the sample contract: every role, a nullable whole number,
 # and a column that accepts categories it has not seen.
@@ -112,16 +114,16 @@ def assigned_name(statement: ast.stmt) -> str | None:
     return None
 
 
-def replace_contract(schema_path: Path, contract: str) -> None:
+def replace_contract(contract_path: Path, contract: str) -> None:
     """Put `contract` where `COLUMNS` and `TARGET` were and bump `SCHEMA_VERSION`, as a user would."""
-    source = schema_path.read_text(encoding="utf-8")
+    source = contract_path.read_text(encoding="utf-8")
     assert source.count('SCHEMA_VERSION = "1"') == 1
     source = source.replace('SCHEMA_VERSION = "1"', 'SCHEMA_VERSION = "2"')
     assigned = [statement for statement in ast.parse(source).body if assigned_name(statement) in {"COLUMNS", "TARGET"}]
     assert [assigned_name(statement) for statement in assigned] == ["COLUMNS", "TARGET"]
     lines = source.splitlines(keepends=True)
     before, after = lines[: assigned[0].lineno - 1], lines[assigned[-1].end_lineno :]
-    schema_path.write_text("".join(before) + contract + "".join(after), encoding="utf-8")
+    contract_path.write_text("".join(before) + contract + "".join(after), encoding="utf-8")
 
 
 def run(root: Path, *command: str) -> None:
@@ -132,8 +134,17 @@ def run(root: Path, *command: str) -> None:
 
 
 def changed_files(root: Path) -> set[str]:
+    """What `git status` shows: each changed path with its two-letter status."""
     result = subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True, check=True)
-    return {line[3:] for line in result.stdout.splitlines()}
+    return {line.strip() for line in result.stdout.splitlines()}
+
+
+def point_params_at(root: Path, raw_data: str) -> None:
+    """Set `data.raw` in params.yaml, editing the one line a user would."""
+    params = root / "params.yaml"
+    source = params.read_text(encoding="utf-8")
+    assert source.count(f"raw: {SAMPLE_DATA}") == 1
+    params.write_text(source.replace(f"raw: {SAMPLE_DATA}", f"raw: {raw_data}"), encoding="utf-8")
 
 
 def test_own_data_needs_only_a_new_file_and_a_new_contract(tmp_path: Path) -> None:
@@ -147,11 +158,21 @@ def test_own_data_needs_only_a_new_file_and_a_new_contract(tmp_path: Path) -> No
     run(root, "uv", "sync", "--frozen")
 
     loan_applications().to_csv(root / RAW_DATA, index=False)
-    replace_contract(root / "src" / package / "schema.py", CONTRACT)
+    point_params_at(root, RAW_DATA)
+    contract = f"src/{package}/contract.py"
+    replace_contract(root / contract, CONTRACT)
     run(root, "uv", "run", "--frozen", "dvc", "add", RAW_DATA)
-    assert changed_files(root) == {f"{RAW_DATA}.dvc", f"src/{package}/schema.py"}
+    run(root, "git", "rm", "-q", f"{SAMPLE_DATA}.dvc")
+    (root / SAMPLE_DATA).unlink()
+    assert changed_files(root) == {
+        f"?? {RAW_DATA}.dvc",
+        "M data/raw/.gitignore",
+        f"D  {SAMPLE_DATA}.dvc".replace("  ", " "),
+        "M params.yaml",
+        f"M {contract}",
+    }
 
-    run(root, "uv", "run", "--frozen", "ruff", "check", f"src/{package}/schema.py")
-    run(root, "uv", "run", "--frozen", "ruff", "format", "--check", f"src/{package}/schema.py")
+    run(root, "uv", "run", "--frozen", "ruff", "check", contract)
+    run(root, "uv", "run", "--frozen", "ruff", "format", "--check", contract)
     run(root, "uv", "run", "--frozen", "dvc", "repro")
     run(root, "uv", "run", "--frozen", "pytest", "-q", "-p", "no:cacheprovider")
