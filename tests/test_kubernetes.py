@@ -106,7 +106,7 @@ def test_probes_and_service_reach_the_bentoml_port_and_open_paths(rendered: tupl
 
 def open_paths(package: Path) -> set[str]:
     """`OPEN_PATHS` of the generated middleware: the paths that need no API key."""
-    tree = ast.parse((package / "middleware.py").read_text(encoding="utf-8"))
+    tree = ast.parse((package / "serving" / "middleware.py").read_text(encoding="utf-8"))
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(getattr(target, "id", None) == "OPEN_PATHS" for target in node.targets):
             assert isinstance(node.value, ast.Call)  # frozenset({...})
