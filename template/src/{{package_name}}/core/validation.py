@@ -18,9 +18,9 @@ import pandas as pd
 import pandera.errors
 import pandera.pandas as pa
 
-from ..core.errors import ProjectError
 from .columns import Column, pandas_dtype
 from .contract import contract_columns
+from .errors import ProjectError
 
 # How many distinct failing values a summary line quotes, and how much of each.
 EXAMPLES_PER_LINE = 3

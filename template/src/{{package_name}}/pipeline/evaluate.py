@@ -32,10 +32,10 @@ from ..core.featureset import read_features
 from ..core.metrics import METRICS, MetricChoiceError, metric_value, reported
 from ..core.predict import Predictions, positive_threshold, predict
 from ..monitoring.profile import reference_profile
-from ..pipeline.plots import write_plots
-from ..pipeline.train import expected_cost, thread_limit
 from ..registry.artifacts import load_model
 from ..registry.store import REFERENCE_PROFILE_FILE
+from .plots import write_plots
+from .train import expected_cost, thread_limit
 
 SLICES_FILE = "slices.json"
 IMPORTANCE_FILE = "importance.json"

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import ProjectError
-from ..registry.artifacts import MODEL_FILE, metadata_path
+from .artifacts import MODEL_FILE, metadata_path
 
 REGISTRY_PATH = Path("models/registry")
 REGISTRY_ENV = "MODEL_REGISTRY"  # overrides REGISTRY_PATH for the service (tests, a mounted volume)

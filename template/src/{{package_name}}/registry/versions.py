@@ -19,8 +19,8 @@ from typing import Any
 
 from ..config import ProjectConfig
 from ..pipeline.gate import GateDecision, GateFailedError, decide
-from ..registry.artifacts import read_metadata
-from ..registry.store import Registry, RegistryError
+from .artifacts import read_metadata
+from .store import Registry, RegistryError
 
 ACTOR_ENV = "GITHUB_ACTOR"  # who triggered a CI run; preferred over the local git identity
 

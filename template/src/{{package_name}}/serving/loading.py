@@ -22,7 +22,7 @@ from ..config import ServiceSettings
 from ..core.errors import ProjectError
 from ..registry.artifacts import load_model
 from ..registry.store import Registry
-from ..serving.shadow import load_shadow
+from .shadow import load_shadow
 
 API_KEYS_ENV = "SERVICE_API_KEYS"
 # Measured with Shipshape's benchmarks/serve.py and the sample model: one worker, at full use of one core,

@@ -29,11 +29,6 @@ from threadpoolctl import ThreadpoolController
 from ..config import ServiceSettings, load_project_config
 from ..contract import COLUMNS
 from ..registry.store import Registry, served_registry_path
-from ..serving.api import BatchPrediction, Prediction, PredictionRequest, answers_from, batch_request
-from ..serving.batching import RowBatcher
-from ..serving.loading import api_keys, resolve, traffic
-from ..serving.middleware import ApiKeyAuth, BodySizeLimit, replace_bentoml_timeout
-from ..serving.shadow import load_shadow, record_comparison, score_in_shadow, shadow_entry
 from ..telemetry.observability import (
     FallbackReason,
     configure_logging,
@@ -42,6 +37,11 @@ from ..telemetry.observability import (
     request_id_var,
 )
 from ..telemetry.prediction_log import PredictionLog, PredictionRecord
+from .api import BatchPrediction, Prediction, PredictionRequest, answers_from, batch_request
+from .batching import RowBatcher
+from .loading import api_keys, resolve, traffic
+from .middleware import ApiKeyAuth, BodySizeLimit, replace_bentoml_timeout
+from .shadow import load_shadow, record_comparison, score_in_shadow, shadow_entry
 
 logger = logging.getLogger(__name__)
 

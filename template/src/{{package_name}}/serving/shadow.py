@@ -23,8 +23,8 @@ from ..contract import TARGET
 from ..core.errors import ProjectError
 from ..registry.artifacts import load_model
 from ..registry.store import Registry
-from ..serving.api import Prediction, answers_from
 from ..telemetry.observability import METRIC_PREFIX, value_buckets
+from .api import Prediction, answers_from
 
 if TYPE_CHECKING:
     import prometheus_client

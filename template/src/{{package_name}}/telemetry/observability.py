@@ -49,7 +49,7 @@ import numpy as np
 from ..config import ConfigError
 from ..contract import TARGET
 from ..core.columns import Column
-from ..telemetry.prediction_log import json_ready
+from .prediction_log import json_ready
 
 if TYPE_CHECKING:
     import prometheus_client
