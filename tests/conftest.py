@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from tools.ci_budget import Budget
 from tools.variants import Variant, load_variants, render
 
 VARIANTS = load_variants()
+BUDGET = Budget(variant.name for variant in VARIANTS)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -97,3 +99,15 @@ def project(variant: Variant, render_variant) -> Path:
 def answers(variant: Variant, render_variant) -> dict:
     """Every answer of the current variant's render, computed values included."""
     return render_variant(variant)[1]
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Count each test phase's time towards its tier and variant (reports reach the controller under xdist)."""
+    BUDGET.add(report.nodeid, report.keywords, report.duration)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print where the run's test time went, in minutes per tier and variant (docs/maintainers.md budgets it)."""
+    terminalreporter.write_sep("-", "test minutes per tier and variant (two workers share the wall clock)")
+    for line in BUDGET.table():
+        terminalreporter.write_line(line)

@@ -8,6 +8,7 @@ import pytest
 
 from benchmarks import target
 from tools.bench_report import write_report
+from tools.ci_budget import Budget
 from tools.locks import NAME_PLACEHOLDER, lock_path, to_template
 from tools.questionnaire_doc import DOC_PATH, render_reference
 from tools.sample_data import write_samples
@@ -114,3 +115,21 @@ def test_benchmark_plot_has_one_bar_per_run_and_step(tmp_path: Path) -> None:
     assert svg.count("<rect") == 2 * 3 + 3  # three steps in each of two runs, plus the legend
     assert "goal 30 s" in svg
     assert "beyond 20 s" in svg
+
+
+def test_ci_budget_sums_test_time_per_tier_and_variant() -> None:
+    budget = Budget(["binary-defaults", "multiclass", "multiclass-sklearn"])
+    budget.add("tests/test_generated.py::test_own_fast_tier_passes[multiclass-sklearn]", ["slow"], 120.0)
+    budget.add("tests/test_generated.py::test_own_fast_tier_passes[multiclass]", ["slow"], 60.0)
+    budget.add("tests/test_update.py::test_update_keeps_edits[multiclass]", ["update", "slow"], 30.0)
+    budget.add("tests/test_render.py::test_exact_file_set[binary-defaults]", [], 6.0)
+    budget.add("tests/test_docs.py::test_the_site_builds_in_strict_mode", [], 12.0)
+    assert budget.table() == [
+        "| variant | fast | slow | update | total |",
+        "|---|---:|---:|---:|---:|",
+        "| (all variants' files) | 0.2 | 0.0 | 0.0 | 0.2 |",
+        "| binary-defaults | 0.1 | 0.0 | 0.0 | 0.1 |",
+        "| multiclass | 0.0 | 1.0 | 0.5 | 1.5 |",
+        "| multiclass-sklearn | 0.0 | 2.0 | 0.0 | 2.0 |",
+        "| **total** | 0.3 | 3.0 | 0.5 | 3.8 |",
+    ]
