@@ -167,7 +167,7 @@ def test_own_data_needs_only_a_new_file_and_a_new_contract(tmp_path: Path) -> No
     assert changed_files(root) == {
         f"?? {RAW_DATA}.dvc",
         "M data/raw/.gitignore",
-        f"D  {SAMPLE_DATA}.dvc".replace("  ", " "),
+        f"D  {SAMPLE_DATA}.dvc",
         "M params.yaml",
         f"M {contract}",
     }

@@ -170,7 +170,7 @@ FAKE_CREDENTIALS = {
     "AWS_DEFAULT_REGION": "us-east-1",
 }
 SECRET_VALUES = [FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"], FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]]
-SAMPLE_DATA = "data/raw/customers.csv"
+SAMPLE_DATA = "data/raw/sample.csv"  # `data.raw` in a fresh render's params.yaml
 
 
 def run(root: Path, env: Mapping[str, str], *command: str) -> subprocess.CompletedProcess[str]:
