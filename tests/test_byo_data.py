@@ -119,6 +119,9 @@ def replace_contract(contract_path: Path, contract: str) -> None:
     source = contract_path.read_text(encoding="utf-8")
     assert source.count('SCHEMA_VERSION = "1"') == 1
     source = source.replace('SCHEMA_VERSION = "1"', 'SCHEMA_VERSION = "2"')
+    imported = "from .core.columns import Column, Role\n"
+    assert source.count(imported) == 1
+    source = source.replace(imported, "from .core.columns import Column, Role, UnseenCategories\n")
     assigned = [statement for statement in ast.parse(source).body if assigned_name(statement) in {"COLUMNS", "TARGET"}]
     assert [assigned_name(statement) for statement in assigned] == ["COLUMNS", "TARGET"]
     lines = source.splitlines(keepends=True)
