@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tools.variants import Variant, render
+from tools.variants import ROOT, Variant, render
 
 EXPECTED_FILES = {
     ".copier-answers.yml",
@@ -358,3 +358,21 @@ def test_questionnaire_metric_catalog_agrees_with_the_generated_code(project: Pa
         assert directions[metric] is (better == "higher"), metric
     offered = {metric for metrics in answers["metric_choices"].values() for metric in metrics}
     assert offered <= directions.keys()
+
+
+def test_readiness_knows_the_hash_of_every_shipped_sample() -> None:
+    """`readiness` fails a model trained on the bundled sample by its hash: the list must follow the samples."""
+    readiness = ROOT / "template" / "src" / "{{package_name}}" / "governance" / "readiness.py"
+    assignment = next(
+        node
+        for node in ast.parse(readiness.read_text(encoding="utf-8")).body
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "SAMPLE_DATA_MD5"
+    )
+    assert isinstance(assignment.value, ast.Call)  # frozenset({...})
+    known = ast.literal_eval(assignment.value.args[0])
+    shipped = {
+        yaml.safe_load(pointer.read_text(encoding="utf-8"))["outs"][0]["md5"]
+        for pointer in (ROOT / "includes" / "sample_data").glob("*.csv.dvc")
+    }
+    assert len(shipped) == 3
+    assert known == shipped
