@@ -33,7 +33,8 @@ def unmerged_paths(root: Path) -> list[str]:
 def conflict_marker_lines(root: Path) -> list[str]:
     """`path:line` of every conflict marker in files git tracks or would track."""
     found = []
-    for name in git_lines(root, "ls-files", "--cached", "--others", "--exclude-standard"):
+    # An unmerged file is listed once per merge stage (base, ours, theirs): read each file once.
+    for name in sorted(set(git_lines(root, "ls-files", "--cached", "--others", "--exclude-standard"))):
         path = root / name
         if not path.is_file():
             continue
