@@ -11,6 +11,12 @@ Unseen categories (values outside a column's `categories`) follow the column's
   `UNSEEN_CATEGORY_MAX_LENGTH` characters), and the encoder encodes a category it never
   saw in training as all zeros. For inputs whose list of values grows faster than you
   retrain; never for the target.
+
+A missing value is an empty cell. Number and date columns also read `NaN`, `None` and `null`
+as missing (`NUMBER_NULLS`, the spellings pandas and other tools write); a text column reads
+only the empty cell (`TEXT_NULLS`), so a real category such as "NA" or "None" stays a value.
+A column's `null_values` adds spellings of its own, e.g. `null_values=("n/a",)`. Validation,
+its null counts and the service all read `Column.nulls`, the one list per column.
 """
 
 from __future__ import annotations
@@ -21,6 +27,10 @@ from datetime import datetime
 
 # Longest unseen category a column with `encode_as_unknown` and no `max_length` accepts.
 UNSEEN_CATEGORY_MAX_LENGTH = 100
+
+# How a missing value may be written in a file: numbers and dates, and text.
+NUMBER_NULLS = ("", "NaN", "None", "null")
+TEXT_NULLS = ("",)
 
 PANDAS_DTYPES: dict[type, str] = {int: "int64", float: "float64", str: "str", datetime: "datetime64[ns]"}
 
@@ -60,10 +70,21 @@ class Column:
     max_length: int | None = None
     nullable: bool = False
     unseen_categories: UnseenCategories = UnseenCategories.REJECT
+    # More spellings of a missing value, besides the type's own (NUMBER_NULLS or TEXT_NULLS).
+    null_values: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.role is Role.TARGET and self.accepts_unseen_categories:
             raise ValueError(f"target {self.name!r}: a model cannot learn unseen classes; use reject")
+        both = [value for value in self.nulls if value in self.categories]
+        if both:
+            raise ValueError(f"column {self.name!r}: {both} cannot be both a category and a missing value")
+
+    @property
+    def nulls(self) -> tuple[str, ...]:
+        """Every spelling of a missing value in this column: its type's, then its own `null_values`."""
+        own = NUMBER_NULLS if self.dtype in (int, float, datetime) else TEXT_NULLS
+        return tuple(dict.fromkeys((*own, *self.null_values)))
 
     @property
     def accepts_unseen_categories(self) -> bool:

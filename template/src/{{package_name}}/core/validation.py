@@ -2,12 +2,14 @@
 
 A broken file fails with one line per column and check, naming the failing row count and
 example values, e.g. `- column 'tenure_months': 3 row(s) are not int64 (e.g. 'abc', 'x')`.
-Every stage reads and writes rows in one CSV form (`read_csv`, `write_csv`).
+Every stage reads and writes rows in one CSV form (`read_csv`, `write_csv`): a missing value is
+written as an empty cell, and read back as missing from any spelling in its column's `Column.nulls`.
 """
 
 from __future__ import annotations
 
 import difflib
+import io
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
@@ -73,10 +75,20 @@ def data_schema(*, with_target: bool = True) -> pa.DataFrameSchema:
     )
 
 
+def with_nulls(rows: pd.DataFrame, *, with_target: bool = True) -> pd.DataFrame:
+    """`rows` with every spelling of a missing value in text cells (`Column.nulls`) made missing."""
+    marked = {}
+    for column in contract_columns(with_target=with_target):
+        values = rows.get(column.name)
+        if values is not None and pd.api.types.is_string_dtype(values.dtype):  # text, or objects read as text
+            marked[column.name] = values.mask(values.isin(column.nulls))
+    return rows.assign(**marked) if marked else rows
+
+
 def validate(rows: pd.DataFrame, *, with_target: bool = True) -> pd.DataFrame:
     """Return `rows` coerced to the contract, or raise `DataContractError` naming each problem."""
     try:
-        valid = data_schema(with_target=with_target).validate(rows, lazy=True)
+        valid = data_schema(with_target=with_target).validate(with_nulls(rows, with_target=with_target), lazy=True)
     except pandera.errors.SchemaErrors as errors:
         raise DataContractError(_summarise(errors.failure_cases)) from None
     if valid.empty:
@@ -88,7 +100,9 @@ def violating_rows(rows: pd.DataFrame, *, with_target: bool = True) -> np.ndarra
     """Which rows break the contract, one flag per row, without raising (monitoring counts them)."""
     violating = np.zeros(len(rows), dtype=bool)
     try:
-        data_schema(with_target=with_target).validate(rows.reset_index(drop=True), lazy=True)
+        data_schema(with_target=with_target).validate(
+            with_nulls(rows, with_target=with_target).reset_index(drop=True), lazy=True
+        )
     except pandera.errors.SchemaErrors as errors:
         failing = pd.to_numeric(errors.failure_cases["index"], errors="coerce").dropna().astype(int)
         violating[failing.to_numpy()] = True
@@ -99,6 +113,7 @@ def typed_leniently(rows: pd.DataFrame, *, with_target: bool = True) -> pd.DataF
     """The contract's columns in their types, keeping rows `validate` would refuse: a value that does not convert
     becomes missing. Numbers come back as float64 (NaN holds the missing ones), timestamps as naive UTC."""
     typed = {}
+    rows = with_nulls(rows, with_target=with_target)
     for column in contract_columns(with_target=with_target):
         values = rows[column.name]
         if column.dtype is datetime:
@@ -170,8 +185,14 @@ def _wording(column: Column, check: str) -> str:
     if check.startswith(TYPE_CHECKS):
         return f"are not {pandas_dtype(column)}"
     if check == "not_nullable":
-        return "are empty, but the column is not nullable"
+        return f"are missing ({_spelled(column.nulls)}), but the column is not nullable"
     return check  # the contract's own checks carry their wording as their `error`
+
+
+def _spelled(nulls: tuple[str, ...]) -> str:
+    """How a column's missing values were written, in words: "an empty cell, 'NaN', 'None' or 'null'"."""
+    words = ["an empty cell" if value == "" else repr(value) for value in nulls]
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
 
 
 def _failure_line(wording: str, cases: pd.DataFrame) -> str:
@@ -188,10 +209,12 @@ def _example(value: Any) -> str:
     return text if len(text) <= EXAMPLE_CHARACTERS else f"{text[: EXAMPLE_CHARACTERS - 1]}…"
 
 
-def read_csv(path: Path, *, with_target: bool = True) -> pd.DataFrame:
-    """Read and validate a CSV file of raw rows; errors start with the file's path."""
-    try:
-        rows = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+def read_csv(path: Path, *, with_target: bool = True, content: bytes | None = None) -> pd.DataFrame:
+    """Read and validate a CSV file of raw rows (from `content`, its bytes, when already read); errors start with
+    the file's path. Only a column's own null spellings become missing: a category "NA" stays "NA"."""
+    source = path if content is None else io.BytesIO(content)
+    try:  # every cell as text; `validate` then turns each column's own null spellings into missing values
+        rows = pd.read_csv(source, dtype=str, keep_default_na=False)
     except pd.errors.EmptyDataError:
         expected = _quoted(column.name for column in contract_columns(with_target=with_target))
         raise DataContractError(f"{path}: the file is empty (no header, no rows); expected {expected}") from None
