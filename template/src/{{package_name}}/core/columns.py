@@ -13,10 +13,11 @@ Unseen categories (values outside a column's `categories`) follow the column's
   retrain; never for the target.
 
 A missing value is an empty cell. Number and date columns also read `NaN`, `None` and `null`
-as missing (`NUMBER_NULLS`, the spellings pandas and other tools write); a text column reads
+as missing (`NUMBER_NULLS`: how Python, NumPy and JSON print one); a text column reads
 only the empty cell (`TEXT_NULLS`), so a real category such as "NA" or "None" stays a value.
-A column's `null_values` adds spellings of its own, e.g. `null_values=("n/a",)`. Validation,
-its null counts and the service all read `Column.nulls`, the one list per column.
+A column's `null_values` adds spellings of its own, e.g. `null_values=("n/a",)`. Validation
+and its null counts (training files and monitored batches alike) read `Column.nulls`, the one
+list per column; a JSON request to the service writes a missing value as `null`.
 """
 
 from __future__ import annotations
