@@ -39,12 +39,18 @@ def sha256_of(path: Path) -> str:
 
 
 def save_model(model: Pipeline, model_path: Path, metadata: dict[str, Any]) -> dict[str, Any]:
-    """Write the model and its metadata (with the file's hash); return the metadata written."""
+    """Write the model and its metadata (with the file's hash); return the metadata written.
+
+    The metadata records the data contract the model was fitted on (`contracts`), unless it
+    names one: the project's contract as it is now, which is the one training just used.
+    """
     import skops.io
+
+    from .contracts import current_contract
 
     model_path.parent.mkdir(parents=True, exist_ok=True)
     skops.io.dump(model, model_path)
-    recorded = {**metadata, "sha256": sha256_of(model_path)}
+    recorded = {"contract": current_contract(), **metadata, "sha256": sha256_of(model_path)}
     metadata_path(model_path).write_text(json.dumps(recorded, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return recorded
 
