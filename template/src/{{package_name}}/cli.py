@@ -77,7 +77,7 @@ def run_gate(args: argparse.Namespace) -> str:
     from .registry.artifacts import MODEL_FILE, read_metadata
     from .registry.store import Registry
 
-    candidate = read_metadata(args.candidate / MODEL_FILE)["version"]
+    candidate = read_metadata(args.candidate / MODEL_FILE)
     return gate_file(args.metrics, args.decision, load_project_config(), Registry(args.registry), candidate).explain()
 
 

@@ -1,5 +1,9 @@
 """The promotion gate: the primary metric must meet the model owner's threshold and must not
-fall behind the promoted version by more than the tolerance.
+fall behind the last promoted version of the same data contract by more than the tolerance.
+
+Metrics of models trained on different contracts (other columns, another target) measure
+different things: after a contract change no promoted version is comparable, the decision
+says so, and the owner's threshold alone decides.
 
 The decision is written to a file (the register stage and the readiness report read it) and
 a failing gate stops `dvc repro` with a message naming the metric, its value, the threshold,
@@ -11,10 +15,12 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from ..config import ProjectConfig
 from ..core.errors import ProjectError
 from ..core.metrics import METRICS
+from ..registry.contracts import describe, differences, recorded_contract, version_contract
 from ..registry.store import Registry
 
 
@@ -39,6 +45,7 @@ class GateDecision:
     higher_is_better: bool
     owner: str
     baseline: Baseline | None
+    no_baseline: str | None = None  # why no promoted version is compared, when some exists
 
     @property
     def meets_threshold(self) -> bool:
@@ -69,25 +76,57 @@ class GateDecision:
                 f"; it {outcome} promoted version {self.baseline.version} ({self.metric} = {self.baseline.value}, "
                 f"tolerance allows {relation} {self.baseline.floor})"
             )
+        elif self.no_baseline is not None:
+            sentence += f"; {self.no_baseline}"
         return sentence
 
 
-def baseline(registry: Registry, candidate_version: str | None, metric: str, tolerance: float) -> Baseline | None:
-    """The promoted version's score and the worst a candidate may do; None if there is nothing to compare."""
+def comparable_version(
+    registry: Registry, candidate_version: str | None, candidate_contract: dict[str, Any]
+) -> tuple[str | None, str | None]:
+    """The last promoted version trained on the candidate's contract, or None and why none is compared.
+
+    The promoted version when it shares the contract; after a contract change, the most recent
+    earlier promotion that does; none when no promoted version was trained on it.
+    """
     promoted = registry.promoted_version()
     if promoted is None or promoted == candidate_version:
-        return None
-    value = float(registry.metrics(promoted)[metric])
+        return None, None
+    registered = set(registry.versions())
+    for entry in reversed(registry.history()):
+        version = entry["version"]
+        if version == candidate_version or version not in registered:
+            continue
+        if not differences(version_contract(registry, version), candidate_contract):
+            return version, None
+    found = differences(version_contract(registry, promoted), candidate_contract)
+    return None, (
+        f"no promoted version is comparable: none was trained on the candidate's {describe(candidate_contract)} "
+        f"(promoted {promoted} differs: {'; '.join(found)}), so the owner's threshold alone decides"
+    )
+
+
+def baseline(registry: Registry, version: str, metric: str, tolerance: float) -> Baseline:
+    """A promoted version's score and the worst a candidate may do."""
+    value = float(registry.metrics(version)[metric])
     higher_is_better = METRICS[metric].higher_is_better
     allowance = tolerance * abs(value)
     floor = value - allowance if higher_is_better else value + allowance
-    return Baseline(promoted, value, round(floor, 6))
+    return Baseline(version, value, round(floor, 6))
 
 
 def decide(
-    metrics: dict[str, float | None], config: ProjectConfig, registry: Registry, candidate_version: str | None = None
+    metrics: dict[str, float | None],
+    config: ProjectConfig,
+    registry: Registry,
+    candidate_version: str | None = None,
+    candidate_contract: dict[str, Any] | None = None,
 ) -> GateDecision:
-    """Compare the gate metric in `metrics` with the owner's threshold and the promoted version."""
+    """Compare the gate metric in `metrics` with the owner's threshold and the last comparable promoted version.
+
+    `candidate_contract` is the contract the candidate recorded (`contracts.recorded_contract`);
+    without one, every promoted version counts as comparable, as before contracts were recorded.
+    """
     name = config.gate.metric
     if name not in METRICS:
         raise ProjectError(f"ml-project.yaml gate.metric {name!r} is not a known metric; choose from {sorted(METRICS)}")
@@ -99,21 +138,28 @@ def decide(
             "the gate cannot judge this model; check the split and the data"
         )
     owner = config.owners.model_owner
+    compared, no_baseline = comparable_version(registry, candidate_version, candidate_contract or {})
     return GateDecision(
         metric=name,
         value=float(metrics[name]),
         threshold=config.gate.threshold,
         higher_is_better=METRICS[name].higher_is_better,
         owner=f"{owner.name} <{owner.email}>",
-        baseline=baseline(registry, candidate_version, name, config.gate.regression_tolerance),
+        baseline=baseline(registry, compared, name, config.gate.regression_tolerance) if compared else None,
+        no_baseline=no_baseline,
     )
 
 
 def gate_file(
-    metrics_path: Path, decision_path: Path, config: ProjectConfig, registry: Registry, candidate_version: str | None
+    metrics_path: Path,
+    decision_path: Path,
+    config: ProjectConfig,
+    registry: Registry,
+    candidate: dict[str, Any],
 ) -> GateDecision:
-    """Decide from a metrics file, record the decision, and raise if the gate fails."""
-    decision = decide(json.loads(metrics_path.read_text(encoding="utf-8")), config, registry, candidate_version)
+    """Decide from a metrics file and the candidate's metadata, record the decision, and raise if the gate fails."""
+    metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
+    decision = decide(metrics, config, registry, candidate["version"], recorded_contract(candidate))
     record = {**asdict(decision), "passed": decision.passed, "explanation": decision.explain()}
     decision_path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     if not decision.passed:

@@ -2,8 +2,9 @@
 
 Promoting and rolling back only move the registry's pointer (`promoted.json`), recording who,
 when and why; the service serves whatever is promoted when it starts. A version must pass the
-same gate the pipeline applies, so no command can put a model the owner would refuse in front
-of users.
+same gate the pipeline applies, and must have been trained on the project's current data
+contract (`contracts`), so no command can put a model the owner would refuse, or one that
+cannot read today's rows, in front of users.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 from ..config import ProjectConfig
 from ..pipeline.gate import GateDecision, GateFailedError, decide
 from .artifacts import read_metadata
+from .contracts import ContractMismatchError, describe, mismatch, recorded_contract, version_contract
 from .store import Registry, RegistryError
 
 ACTOR_ENV = "GITHUB_ACTOR"  # who triggered a CI run; preferred over the local git identity
@@ -33,6 +35,7 @@ class VersionSummary:
     promoted: bool
     metrics: dict[str, Any]
     trained_at: str | None
+    contract: str
     data_md5: str | None
     git_commit: str | None
     git_dirty: bool | None
@@ -51,6 +54,7 @@ def summarize(registry: Registry) -> list[VersionSummary]:
                 promoted=version == promoted,
                 metrics=registry.metrics(version),
                 trained_at=lineage.get("trained_at"),
+                contract=describe(recorded_contract(lineage)),
                 data_md5=(lineage.get("data") or {}).get("dvc_md5"),
                 git_commit=git.get("commit"),
                 git_dirty=git.get("dirty"),
@@ -74,7 +78,7 @@ def versions_table(registry: Registry, gate_metric: str) -> str:
     summaries = summarize(registry)
     if not summaries:
         return f"no versions in {registry.root}: run `uv run dvc repro` (or `uv run dvc pull`)"
-    header = ("", "VERSION", gate_metric.upper(), "TRAINED AT", "DATA (DVC MD5)", "GIT COMMIT")
+    header = ("", "VERSION", gate_metric.upper(), "TRAINED AT", "CONTRACT", "DATA (DVC MD5)", "GIT COMMIT")
     rows = [header, *(table_row(summary, gate_metric) for summary in summaries)]
     widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
     lines = ("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in rows)
@@ -88,6 +92,7 @@ def table_row(summary: VersionSummary, gate_metric: str) -> tuple[str, ...]:
         summary.version,
         str(summary.metrics.get(gate_metric, "-")),
         summary.trained_at or "unknown",
+        summary.contract.removeprefix("contract "),
         (summary.data_md5 or "unknown")[:12],
         commit,
     )
@@ -102,14 +107,26 @@ def require_registered(registry: Registry, version: str) -> None:
 
 def gate_decision(registry: Registry, version: str, config: ProjectConfig) -> GateDecision:
     """The pipeline's gate applied to a registered version's recorded metrics."""
-    return decide(registry.metrics(version), config, registry, candidate_version=version)
+    return decide(registry.metrics(version), config, registry, version, version_contract(registry, version))
+
+
+def require_current_contract(registry: Registry, version: str, action: str) -> None:
+    """Raise, naming both contracts and what differs, when `version` was trained on another contract."""
+    problem = mismatch(version, version_contract(registry, version))
+    if problem is not None:
+        raise ContractMismatchError(
+            f"not {action} {version}: {problem}. A model reads the rows its contract describes: retrain "
+            "(`uv run dvc repro`), or restore the contract it was trained on first"
+        )
 
 
 def promote(registry: Registry, version: str, config: ProjectConfig, reason: str, by: str) -> str:
-    """Promote `version` if it passes the gate (threshold and no regression from the promoted one)."""
+    """Promote `version` if it was trained on the project's contract and passes the gate
+    (threshold, and no regression from the last promoted version of that contract)."""
     require_registered(registry, version)
     if version == registry.promoted_version():
         return f"{version} is already the promoted version; nothing changed"
+    require_current_contract(registry, version, "promoting")
     decision = gate_decision(registry, version, config)
     if not decision.passed:
         raise GateFailedError(f"not promoting {version}: {decision.explain()}")
@@ -121,8 +138,9 @@ def promote(registry: Registry, version: str, config: ProjectConfig, reason: str
 def rollback(registry: Registry, config: ProjectConfig, reason: str, by: str) -> str:
     """Promote the previously promoted version again.
 
-    Only the owner's threshold is checked: a rollback moves away from the promoted version on
-    purpose, so the gate's comparison with it does not apply.
+    Only the owner's threshold and the contract are checked: a rollback moves away from the
+    promoted version on purpose, so the gate's comparison with it does not apply; but a version
+    trained on another contract than the project's cannot answer its requests, so it is refused.
     """
     current = registry.require_promoted()
     previous = registry.previous_version()
@@ -131,7 +149,8 @@ def rollback(registry: Registry, config: ProjectConfig, reason: str, by: str) ->
             f"nothing to roll back to: no version promoted before {current} is still registered in {registry.root} "
             f"(registered: {', '.join(registry.versions())}); `promote VERSION` picks one by hand"
         )
-    decision = dataclasses.replace(gate_decision(registry, previous, config), baseline=None)
+    require_current_contract(registry, previous, "rolling back to")
+    decision = dataclasses.replace(gate_decision(registry, previous, config), baseline=None, no_baseline=None)
     if not decision.meets_threshold:
         raise GateFailedError(f"not rolling back to {previous}: {decision.explain()}")
     registry.promote(previous, reason=reason, by=by)
