@@ -1,13 +1,17 @@
 """What the service serves, decided once at start-up: the promoted model, or the fallback policy.
 
-`ml-project.yaml` `service.fallback` says what happens when the promoted model cannot be
-loaded (missing, corrupt, hash mismatch, untrusted types):
+A version is usable when its file loads (present, hash as recorded, trusted types only), it
+was trained on the project's current data contract (`registry.contracts`), and it answers
+the contract's example row. `ml-project.yaml` `service.fallback` says what happens when the
+promoted version is not usable:
 
-- `error`: nothing is served; `preflight` (run by `<package> serve`) stops start-up with
-  the reason and a non-zero exit, where `bentoml serve` alone would respawn the worker forever.
+- `error`: nothing is served. `preflight` stops start-up with the reason and a non-zero exit.
+  It runs in `<package> serve` before BentoML starts, and again in every `bentoml serve`
+  (a built Bento, its container image, the Kubernetes pods) before any worker starts: without
+  it BentoML would respawn a worker that cannot load the model forever.
 - `rule_based`: the service starts and answers `service.fallback_prediction`, flagging every
   such answer in the response and the metrics.
-- `last_good`: the previously promoted version is loaded instead; with none, as `error`.
+- `last_good`: the previously promoted version is served instead, if it is usable; if not, as `error`.
 """
 
 from __future__ import annotations
@@ -19,9 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from ..config import ServiceSettings
+from ..contract import COLUMNS
 from ..core.errors import ProjectError
 from ..registry.artifacts import load_model
+from ..registry.contracts import require_current_contract
 from ..registry.store import Registry
+from .api import PredictionRequest, answers_from
 from .shadow import load_shadow
 
 API_KEYS_ENV = "SERVICE_API_KEYS"
@@ -53,11 +60,33 @@ class ServedModel:
         return str(self.metadata.get("version", "rule-based"))
 
 
+def example_rows() -> list[dict[str, Any]]:
+    """The contract's example row, as the request model passes it to the model: what warm-ups predict."""
+    return [PredictionRequest.model_validate({column.name: column.example for column in COLUMNS}).model_dump()]
+
+
+def answer_example(model: Any, metadata: dict[str, Any]) -> None:
+    """Predict the example row: raises whatever a worker's first request would meet."""
+    answers_from(model, metadata, example_rows())
+
+
+def load_usable(registry: Registry, version: str) -> ServedModel:
+    """`version` loaded, verified, checked against the current contract and tried on the example row."""
+    model, metadata = load_model(registry.model_path(version))
+    require_current_contract(version, metadata)
+    try:
+        answer_example(model, metadata)
+    except Exception as error:  # any failure here is one every request would meet
+        raise ServingError(
+            f"version {version} cannot answer the contract's example row ({type(error).__name__}: {error}): "
+            "retrain it on the current contract, or roll back"
+        ) from None
+    return ServedModel(model, metadata)
+
+
 def load_promoted(registry: Registry) -> ServedModel:
     """The promoted version, loaded and verified."""
-    version = registry.require_promoted()
-    model, metadata = load_model(registry.model_path(version))
-    return ServedModel(model, metadata)
+    return load_usable(registry, registry.require_promoted())
 
 
 def resolve(registry: Registry, settings: ServiceSettings) -> ServedModel:
@@ -70,8 +99,12 @@ def resolve(registry: Registry, settings: ServiceSettings) -> ServedModel:
         previous = registry.previous_version()
         if previous is None:
             raise ServingError(f"cannot serve: {problem}; and no earlier version to fall back to (last_good)")
-        model, metadata = load_model(registry.model_path(previous))
-        return ServedModel(model, metadata, fallback_reason=f"promoted model unusable ({problem}); serving {previous}")
+        try:
+            last_good = load_usable(registry, previous)
+        except ProjectError as error:
+            raise ServingError(f"cannot serve: {problem}; and the last good version is unusable too: {error}") from None
+        reason = f"promoted model unusable ({problem}); serving {previous}"
+        return ServedModel(last_good.model, last_good.metadata, fallback_reason=reason)
     if settings.fallback == "rule_based":
         if settings.fallback_prediction is None:
             raise ServingError(f"cannot serve: {problem}; and service.fallback_prediction is not set (rule_based)")
@@ -111,7 +144,12 @@ def traffic(settings: ServiceSettings, cpu_count: int | None = None) -> dict[str
 
 
 def preflight(registry: Registry, settings: ServiceSettings) -> str:
-    """Check the service can start as configured; return what it will serve, or raise `ServingError`."""
+    """Check the service can start as configured; return what it will serve, or raise `ServingError`.
+
+    It does what a worker does before it answers (`resolve`: load, verify, check the contract,
+    predict the example row), in this process, so a model that would kill the worker stops
+    start-up here, with the reason, instead.
+    """
     api_keys(settings)
     served = resolve(registry, settings)
     if served.is_fallback:

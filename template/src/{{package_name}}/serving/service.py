@@ -5,7 +5,9 @@ training would have accepted; the feature code and `predict` are the functions e
 used, so serving cannot drift from them. Endpoints: `/predict` (one flat row),
 `/predict_batch` (`{"rows": [...]}`, bounded), `/metadata` (what is served), and BentoML's
 `/livez`, `/readyz` and Prometheus `/metrics`. Start it with `<package> serve`, which checks
-the model before BentoML starts (see `loading.preflight`).
+the model before BentoML starts (see `loading.preflight`); plain `bentoml serve`, which a
+built Bento and its image run, makes the same check before any worker starts
+(`ModelService.check_before_workers`), so a model that cannot be served stops either one.
 
 Requests that arrive together are predicted in one call (`batching`), so one worker answers
 many concurrent requests for the cost of a few (measured in the Shipshape repository's
@@ -14,20 +16,23 @@ benchmarks/README.md).
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
+import sys
 import time
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import bentoml
-from bentoml.exceptions import ServiceUnavailable
+from bentoml.exceptions import BentoMLException, ServiceUnavailable
 from pydantic import BaseModel
 from threadpoolctl import ThreadpoolController
 
 from ..config import ServiceSettings, load_project_config
-from ..contract import COLUMNS
+from ..core.errors import ProjectError
 from ..registry.store import Registry, served_registry_path
 from ..telemetry.observability import (
     FallbackReason,
@@ -39,7 +44,7 @@ from ..telemetry.observability import (
 from ..telemetry.prediction_log import PredictionLog, PredictionRecord
 from .api import BatchPrediction, Prediction, PredictionRequest, answers_from, batch_request
 from .batching import RowBatcher
-from .loading import api_keys, resolve, traffic
+from .loading import answer_example, api_keys, example_rows, preflight, resolve, traffic
 from .middleware import ApiKeyAuth, BodySizeLimit, replace_bentoml_timeout
 from .shadow import load_shadow, record_comparison, score_in_shadow, shadow_entry
 
@@ -59,6 +64,9 @@ def definition_settings() -> ServiceSettings:
 
 DEFINITION = definition_settings()  # the module's only read of ml-project.yaml: see the function
 TRAFFIC = traffic(DEFINITION)
+# Where BentoML imports this module: the project root, or a Bento's `src` folder. Workers run
+# there, and relative paths (ml-project.yaml, models/registry) mean the same for the check below.
+SERVICE_ROOT = Path.cwd()
 
 
 @dataclass(frozen=True)
@@ -77,6 +85,22 @@ class RowScore:
 )
 class ModelService:
     """Serves the promoted version in the model registry (`models/registry`), or the fallback policy."""
+
+    @bentoml.on_deployment
+    def check_before_workers() -> None:
+        """`loading.preflight` in the `bentoml serve` process, once, before it starts any worker.
+
+        BentoML respawns a worker whose `__init__` fails, forever, and the port never answers;
+        a failing deployment hook instead ends `bentoml serve` with exit 1 and the reason on
+        stderr. `bentoml build` does not run it, so a Bento builds without a model.
+        """
+        try:
+            # `bentoml serve <bento>` imports this module in the Bento's folder, then returns to its own.
+            with contextlib.chdir(SERVICE_ROOT):
+                summary = preflight(Registry(served_registry_path()), load_project_config().service)
+        except ProjectError as error:
+            raise BentoMLException(f"the service cannot start: {error}") from None
+        print(summary, file=sys.stderr, flush=True)  # BentoML has not set up its log in this process yet
 
     def __init__(self) -> None:
         replace_bentoml_timeout()  # before this worker's first request: see the function
@@ -118,10 +142,9 @@ class ModelService:
         """Predict the contract's example row once (with the shadow too), so no request pays for lazy imports."""
         if self.served.model is not None:
             self.single_openmp_thread()
-            example = PredictionRequest.model_validate({column.name: column.example for column in COLUMNS})
-            answers_from(self.served.model, self.served.metadata, [example.model_dump()])
+            answer_example(self.served.model, self.served.metadata)
             if self.shadow_setup.shadow is not None:
-                self.shadow_setup.shadow.answers([example.model_dump()])
+                self.shadow_setup.shadow.answers(example_rows())
 
     @bentoml.on_shutdown
     def close_prediction_log(self) -> None:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from ..contract import TARGET
 from ..core.errors import ProjectError
 from ..registry.artifacts import load_model
+from ..registry.contracts import mismatch, recorded_contract
 from ..registry.store import Registry
 from ..telemetry.observability import METRIC_PREFIX, value_buckets
 from .api import Prediction, answers_from
@@ -74,6 +75,8 @@ def load_shadow(registry: Registry, served_version: str, environ: Mapping[str, s
         model, metadata = load_model(registry.model_path(version))
     except ProjectError as error:
         return ShadowSetup(problem=f"{SHADOW_VERSION_ENV}={version} cannot be loaded: {error}")
+    if (different := mismatch(version, recorded_contract(metadata))) is not None:
+        return ShadowSetup(problem=f"{SHADOW_VERSION_ENV}={version} cannot score today's requests: {different}")
     return ShadowSetup(ShadowModel(model, metadata))
 
 
