@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from datetime import UTC, datetime
@@ -11,7 +12,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import Pipeline
@@ -96,16 +96,18 @@ def git_state() -> dict[str, Any]:
     return {"commit": commit.strip(), "dirty": bool(status.strip())}
 
 
-def data_version(pointer: Path) -> dict[str, Any]:
-    """The DVC hash of the raw data, read from its `.dvc` pointer file."""
+def data_version(record: Path) -> dict[str, Any]:
+    """The raw data the validate stage read: path, md5 and size of its bytes, and its DVC pointer's md5 (or null)."""
     try:
-        tracked = yaml.safe_load(pointer.read_text(encoding="utf-8"))["outs"][0]
-    except (OSError, yaml.YAMLError, KeyError, IndexError, TypeError) as error:
-        raise ConfigError(f"{pointer}: not a readable DVC pointer file ({error})") from None
-    return {"path": str(pointer.with_suffix("")), "dvc_md5": tracked.get("md5"), "size": tracked.get("size")}
+        data = json.loads(record.read_text(encoding="utf-8"))
+        return {key: data[key] for key in ("path", "md5", "size", "dvc_md5")}
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ConfigError(
+            f"{record}: not the validate stage's record of the raw data ({error}): `uv run dvc repro`"
+        ) from None
 
 
-def lineage(features_path: Path, pointer: Path, problem_type: ProblemType, params: TrainParams) -> dict[str, Any]:
+def lineage(features_path: Path, data_record: Path, problem_type: ProblemType, params: TrainParams) -> dict[str, Any]:
     """What a reviewer needs to trace a model back to its data, code and settings."""
     trained_at = datetime.now(UTC)
     return {
@@ -114,7 +116,7 @@ def lineage(features_path: Path, pointer: Path, problem_type: ProblemType, param
         "problem_type": problem_type.value,
         "target": TARGET.name,
         "schema_version": SCHEMA_VERSION,
-        "data": {**data_version(pointer), "training_features_sha256": sha256_of(features_path)},
+        "data": {**data_version(data_record), "training_features_sha256": sha256_of(features_path)},
         "git": git_state(),
         "params": params.model_dump(),
         "libraries": {name: installed_version(name) for name in ("scikit-learn", "skops", LIBRARY)},
@@ -122,11 +124,11 @@ def lineage(features_path: Path, pointer: Path, problem_type: ProblemType, param
 
 
 def train_file(
-    features_path: Path, pointer: Path, model_dir: Path, config: ProjectConfig, params: TrainParams
+    features_path: Path, data_record: Path, model_dir: Path, config: ProjectConfig, params: TrainParams
 ) -> dict[str, Any]:
     """Train on a features file, choose the decision threshold, save the model; return its metadata."""
     features, target = read_features(features_path)
-    metadata = lineage(features_path, pointer, config.problem_type, params)
+    metadata = lineage(features_path, data_record, config.problem_type, params)
     metadata["training_rows"] = len(features)
     with thread_limit(len(features)):
         model = fit(features, target, config.problem_type, params)
