@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from ..config import PROJECT_CONFIG_PATH, ConfigError, ProjectConfig, flatten, load_project_config
+from ..core.columns import Role
+from ..core.contract import columns_with_role
 from ..registry.artifacts import read_metadata
 from ..registry.store import REGISTRY_PATH, Registry
 
@@ -123,14 +125,53 @@ def check_training_data(root: Path) -> Check:
     if version is None:
         return Check("trained on your data", "FAIL", "no promoted model: `uv run dvc repro`")
     data = read_metadata(registry.model_path(version)).get("data", {})
-    if data.get("dvc_md5") in SAMPLE_DATA_MD5:
+    md5 = data.get("md5", data.get("dvc_md5"))  # the bytes read; models trained before the validate stage hashed
+    if md5 in SAMPLE_DATA_MD5:  # them recorded only their pointer's md5
         return Check(
             "trained on your data",
             "FAIL",
             f"promoted model {version} was trained on the bundled sample {data.get('path')}, a stand-in: "
             "put your data where params.yaml `data.raw` says, `uv run dvc add` it, then `uv run dvc repro`",
         )
+    if data.get("dvc_md5") is None:
+        return Check(
+            "trained on your data",
+            "WARN",
+            f"promoted model {version} was trained on {data.get('path')} (md5 {md5}), which DVC does not version, "
+            "so nobody can restore the exact bytes: `uv run dvc add` it, then `uv run dvc repro`",
+        )
     return Check("trained on your data", "PASS", f"promoted model {version} was trained on {data.get('path')}")
+
+
+def check_personal_data(config: ProjectConfig) -> Check:
+    """The contract's personal columns and the answer `data.contains_personal_data` must tell the same story.
+
+    Either way round a disagreement fails: personal columns under a `false` answer mean logs and
+    retention were set up for data without personal values; a `true` answer with no personal column
+    means redaction has nothing to redact, so the personal values sit in the logs in the clear.
+    """
+    personal = [column.name for column in columns_with_role(Role.PERSONAL)]
+    answer = config.data.contains_personal_data
+    if personal and not answer:
+        return Check(
+            "personal data declared",
+            "FAIL",
+            "contract.py marks personal columns, but ml-project.yaml says data.contains_personal_data: false: "
+            "set it (and data.redact_personal_data_in_logs) to true, or give those columns another role",
+            [f"{name}: Role.PERSONAL" for name in personal],
+        )
+    if answer and not personal:
+        return Check(
+            "personal data declared",
+            "FAIL",
+            "ml-project.yaml says data.contains_personal_data: true, but contract.py marks no column "
+            "Role.PERSONAL, so nothing is redacted: mark the personal columns, or set the answer to false",
+        )
+    if personal:
+        return Check(
+            "personal data declared", "PASS", f"personal columns {', '.join(personal)}, as ml-project.yaml says"
+        )
+    return Check("personal data declared", "PASS", "no personal columns, as ml-project.yaml says")
 
 
 def check_lock(root: Path) -> Check:
@@ -189,6 +230,7 @@ def assess(root: Path) -> Report:
             check_documents(root, settings),
             check_gate(root),
             check_training_data(root),
+            check_personal_data(config),
             check_lock(root),
             check_dvc_remote(root),
             check_monitoring(config),
