@@ -3,17 +3,26 @@
 Every comparison is vectorised over the window's rows (NumPy binning, no per-row Python) and
 reads only the reference profile (`profile.py` documents its format and types it):
 
-- numeric: PSI on the reference's decile bins plus a bin for missing values; a two-sample
-  Kolmogorov-Smirnov test against the reference's sample; a chi-square test of the missing share.
+- numeric: PSI on the reference's bins (deciles, and a bin of its own for every value common
+  enough to be a point mass: the counts of a discrete input, the zeros of a zero-inflated one)
+  plus a bin for missing values; how far the mean moved, in reference standard deviations; a
+  two-sample Kolmogorov-Smirnov test against the reference's sample; a chi-square test of the
+  missing share.
 - categorical: PSI on the category shares (values the reference does not know count as
   `__other__`, missing values as a category of their own); a chi-square test on the counts.
 
 PSI smooths each share with half a count per bin, so a bin empty on one side gives a large but
 finite term. `judge` then applies one rule to every feature and to the predictions: drifted
-when the PSI reaches the threshold AND one of its tests is significant after Holm's correction
-across all tests of the run. The PSI ignores differences too small to matter; the tests ignore
-differences a small window produces by chance, and the correction bounds the chance that a run
-on same-distribution data flags anything at all by the significance level.
+when the change is material AND one of its tests is significant after Holm's correction
+across all tests of the run. Material means the PSI reaches the threshold, or (numeric) the
+mean may have moved by sqrt(threshold) standard deviations: a normal input whose mean moves by
+d SDs has a PSI of about d squared, but a count or a skewed input only about 0.19 for d = 0.5,
+so PSI alone misses mean shifts there. "May have moved" is the estimate plus its sampling error
+at the run's confidence (Bonferroni over the run's means), so a shift exactly at sqrt(threshold)
+is flagged, and a large window with a small shift is not. The PSI and the mean ignore
+differences too small to matter; the tests ignore differences a small window produces by
+chance, and the correction bounds the chance that a run on same-distribution data flags
+anything at all by the significance level.
 """
 
 from __future__ import annotations
@@ -49,6 +58,8 @@ class Drift:
     tests: dict[str, float] = field(default_factory=dict)  # test name -> p-value
     corrected: dict[str, float] = field(default_factory=dict)  # test name -> Holm-adjusted p-value
     drifted: bool = False
+    mean_shift: float | None = None  # window mean - reference mean, in reference standard deviations
+    mean_shift_error: float | None = None  # its standard error, in the same unit
 
     @property
     def p_value(self) -> float | None:
@@ -134,6 +145,7 @@ def numeric_drift(name: str, reference: NumericProfile, values: np.ndarray) -> D
     reference_counts = np.append(np.asarray(reference.counts), reference.missing_count)
     window_counts = np.append(counts, missing)
     reference_present = reference.present_count
+    shift, error = _mean_shift(reference, present)
     return Drift(
         name=name,
         kind="numeric",
@@ -150,7 +162,22 @@ def numeric_drift(name: str, reference: NumericProfile, values: np.ndarray) -> D
                 np.array([reference_present, reference.missing_count]), np.array([len(present), missing])
             ),
         },
+        mean_shift=shift,
+        mean_shift_error=error,
     )
+
+
+def _mean_shift(reference: NumericProfile, present: np.ndarray) -> tuple[float | None, float | None]:
+    """How far the window's mean moved, in reference standard deviations, and the standard error of that."""
+    std, rows = reference.std, reference.present_count
+    if reference.mean is None or not std or rows < 2 or len(present) < 2:
+        return None, None
+    shift = (present.mean() - reference.mean) / std
+    # Delta method: both means vary, and so does the reference's SD (by its kurtosis, from the sample).
+    sample = reference.sample_values
+    spread = ((sample - sample.mean()) ** 4).mean() / sample.var() ** 2 - 1 if len(sample) > 3 and sample.var() else 2
+    variance = (std**2 / rows + present.var(ddof=1) / len(present)) / std**2 + shift**2 * spread / (4 * rows)
+    return float(shift), float(np.sqrt(variance))
 
 
 def categorical_drift(name: str, reference: CategoricalProfile, values: pd.Series, other: str) -> Drift:
@@ -230,11 +257,22 @@ def judge(drifts: Sequence[Drift], threshold: float, significance: float) -> lis
     corrected: list[dict[str, float]] = [{} for _ in drifts]
     for (index, test, _), value in zip(tests, adjusted, strict=True):
         corrected[index][test] = float(value)
+    # Bonferroni: the bounds of every mean in the run hold together with probability 1 - significance.
+    z = float(stats.norm.isf(significance / max(1, sum(drift.mean_shift is not None for drift in drifts))))
     return [
         replace(
             drift,
             corrected=corrected[index],
-            drifted=drift.psi >= threshold and any(p < significance for p in corrected[index].values()),
+            drifted=material(drift, threshold, z) and any(p < significance for p in corrected[index].values()),
         )
         for index, drift in enumerate(drifts)
     ]
+
+
+def material(drift: Drift, threshold: float, z: float) -> bool:
+    """PSI at the threshold, or a mean shift of sqrt(threshold) SDs within `z` standard errors of the estimate."""
+    if drift.psi >= threshold:
+        return True
+    if drift.mean_shift is None or drift.mean_shift_error is None:
+        return False
+    return bool(abs(drift.mean_shift) + z * drift.mean_shift_error >= np.sqrt(threshold))

@@ -20,8 +20,11 @@ chi-square on the bins and shares, KS on the samples), so the file describes its
 <numeric>: {"kind": "numeric", "bin_edges": [e1, ..., ek], "counts": [c0, ..., ck], "mean", "std",
 "missing_count", "missing_share", "sample": [...]}. The bins are (-inf, e1), [e1, e2), ...,
 [ek, +inf), so there is one more count than edges; bin a live value with
-`numpy.searchsorted(bin_edges, value, side="right")`. Edges are the reference's deciles with
-duplicates dropped (fewer bins for features with few distinct values). Counts cover the rows
+`numpy.searchsorted(bin_edges, value, side="right")`. Edges are the reference's deciles and, for
+every value holding at least 5% of the rows, that value and the next one above it (so it has a
+bin of its own), duplicates dropped: a count feature gets one bin per common count, a
+zero-inflated one a bin for its zeros. Profiles written before the point-mass edges have
+deciles only and load and compare as they are. Counts cover the rows
 with a value; `missing_count` the others. `std` is the sample standard deviation; null where
 undefined. `sample` is up to 1000 values drawn without replacement (seeded) and sorted, for
 two-sample KS tests. A bin can be empty (below the minimum of a count feature, say), so smooth
@@ -62,6 +65,8 @@ PROFILE_VERSION = 1
 OTHER_CATEGORY = "__other__"
 SAMPLE_SIZE = 1000
 DECILES = np.linspace(0.1, 0.9, 9)
+# A value holding at least this share of the rows gets a bin of its own (counts, codes, zero-inflation).
+ATOM_SHARE = 0.05
 PROBABILITY_EDGES = np.round(np.linspace(0.1, 0.9, 9), 1)
 
 
@@ -195,11 +200,26 @@ def reported_list(values: np.ndarray) -> list[float | None]:
     return [reported(float(value)) for value in values]
 
 
+def bin_edges(present: np.ndarray) -> np.ndarray:
+    """The reference's deciles, plus edges that give every value holding `ATOM_SHARE` of the rows a bin of its own.
+
+    Deciles alone collapse on discrete data: a count with most rows at 0-3 gets edges [0, 1, 2, 3],
+    merging every higher count into one bin, and a discount of 0/5/10/20 merges 10 and 20.
+    """
+    if not len(present):
+        return np.array([])
+    values, counts = np.unique(present, return_counts=True)
+    atoms = np.flatnonzero(counts >= ATOM_SHARE * len(present))
+    following = values[atoms[atoms + 1 < len(values)] + 1]
+    deciles = np.quantile(present, DECILES, method="inverted_cdf")  # observed values: no edge between two counts
+    return np.unique(np.concatenate([deciles, values[atoms], following]))
+
+
 def numeric_profile(values: pd.Series, rng: np.random.Generator, edges: np.ndarray | None = None) -> NumericProfile:
     """Bins, moments, missing share and a sorted sample of one numeric column."""
     present = values.dropna().to_numpy(dtype="float64")
     if edges is None:
-        edges = np.quantile(present, DECILES) if len(present) else np.array([])
+        edges = bin_edges(present)
     edges = np.unique([reported(float(edge)) for edge in edges])
     counts = np.bincount(np.searchsorted(edges, present, side="right"), minlength=len(edges) + 1)
     sample = np.sort(rng.choice(present, size=min(SAMPLE_SIZE, len(present)), replace=False))
