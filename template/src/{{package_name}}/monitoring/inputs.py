@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..contract import COLUMNS, TARGET
 from ..core.errors import ProjectError
-from ..telemetry.prediction_log import read_prediction_log
+from ..telemetry.prediction_log import read_log_file, read_prediction_log
 
 REQUEST_ID = "request_id"
 BATCH_SUFFIXES = (".csv", ".jsonl")
@@ -51,10 +51,17 @@ def log_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
 
 
 def read_log(path: Path) -> pd.DataFrame:
-    """Every record of a prediction-log directory (or one JSONL log file) as a frame."""
+    """Every record of a prediction-log directory, or of one log file, as a frame.
+
+    A file is read as each file of a directory is: a live file's unfinished last line is
+    skipped, any other damaged line is an error naming it.
+    """
     if path.is_dir():
         return log_frame(read_prediction_log(path))
-    return log_frame(jsonl_records(path))
+    try:
+        return log_frame(read_log_file(path))
+    except (OSError, UnicodeDecodeError) as error:
+        raise MonitorInputError(f"cannot read {path}: {error}") from None
 
 
 def is_log_file(path: Path) -> bool:

@@ -16,10 +16,11 @@ when one runs (see `shadow.py`); it is never what the caller got.
 Files: every process writes its own file, `predictions-<host>-<pid>.jsonl`, so BentoML's
 workers (and replicas sharing a volume) never interleave writes; a file over `max_bytes` is
 rotated to `.1`, `.2`, … keeping `backups` of them. Readers glob `predictions-*.jsonl*`
-(`read_prediction_log` does). When `data.prediction_log_retention_days` is set, files whose
-newest record is older than that are deleted, by each writer at start-up and hourly (or by
-`prune_prediction_log` from a scheduled job): retention works on whole files, so at low
-traffic a lower `max_bytes` bounds a record's age more tightly.
+(`read_prediction_log` does) and skip a live file's unfinished last line (`read_log_file`).
+When `data.prediction_log_retention_days` is set, files whose newest record is older than
+that are deleted, by each writer at start-up and hourly (or by `prune_prediction_log` from a
+scheduled job): retention works on whole files, so at low traffic a lower `max_bytes` bounds
+a record's age more tightly.
 
 Writes are buffered: the caller serialises a record and appends it to a list under a lock
 (~0.02 ms); a background thread writes the buffer out every `FLUSH_INTERVAL_SECONDS`, or as
@@ -62,6 +63,7 @@ import numpy as np
 from ..config import ConfigError, ProjectConfig
 from ..core.columns import Role
 from ..core.contract import columns_with_role
+from ..core.errors import ProjectError
 
 DEFAULT_DIRECTORY = Path("logs/predictions")
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
@@ -83,6 +85,8 @@ FILE_PREFIX = "predictions-"
 FILE_SUFFIX = ".jsonl"
 FILE_GLOB = f"{FILE_PREFIX}*{FILE_SUFFIX}*"
 REDACTED = "[REDACTED]"
+DAMAGE_FIX = ": only a live log's last line may be unfinished; repair or delete that line and run again"
+UNFINISHED_SEARCH_BYTES = 64 * 1024
 
 logger = logging.getLogger(__name__)
 
@@ -126,25 +130,63 @@ def prune_prediction_log(directory: Path, retention_days: int, *, now: datetime 
     return pruned
 
 
+class DamagedLogError(ProjectError):
+    """A finished line of a prediction log file is not a JSON record."""
+
+
+def read_log_file(path: Path) -> Iterator[dict[str, Any]]:
+    """Every record of one log file, live or rotated.
+
+    A last line without its newline is a write in progress and is skipped. Any other line that
+    is not a JSON object is damage (an edit, a disk fault): an error naming the file and line,
+    since judging the rest would silently judge fewer rows. The writer never leaves one: it
+    ends a crashed predecessor's unfinished line before appending (`JsonlSink`).
+    """
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.endswith("\n"):
+                return
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise DamagedLogError(f"{path}:{number} is not JSON ({error.msg}){DAMAGE_FIX}") from None
+            if not isinstance(record, dict):
+                raise DamagedLogError(f"{path}:{number} is not a JSON object{DAMAGE_FIX}")
+            yield record
+
+
 def read_prediction_log(directory: Path) -> Iterator[dict[str, Any]]:
-    """Every record in `directory`, file by file, oldest file first.
+    """Every record in `directory`, file by file, oldest file first (each read by `read_log_file`).
 
     Files from different processes are not merged by time: sort by `timestamp` when order
-    matters. A last line without its newline (a write in progress, or a crash) is skipped,
-    as is, with a warning, a line that is not JSON.
+    matters.
     """
     for path in _log_files(directory):
         try:
-            with path.open(encoding="utf-8") as lines:
-                for number, line in enumerate(lines, start=1):
-                    if not line.endswith("\n"):
-                        break
-                    try:
-                        yield json.loads(line)
-                    except json.JSONDecodeError:
-                        logger.warning("%s:%d is not JSON; skipped", path, number)
+            yield from read_log_file(path)
         except FileNotFoundError:  # rotated or pruned between listing and reading
             continue
+
+
+def drop_unfinished_line(path: Path) -> int:
+    """Cut a last line that has no newline (a writer that died mid-write) off `path`; returns the bytes cut."""
+    with path.open("r+b") as file:
+        end = file.seek(0, os.SEEK_END)
+        position = end
+        while position > 0:
+            start = max(0, position - UNFINISHED_SEARCH_BYTES)
+            file.seek(start)
+            chunk = file.read(position - start)
+            newline = chunk.rfind(b"\n")
+            if newline >= 0:
+                position = start + newline + 1
+                break
+            position = start
+        if position < end:
+            file.truncate(position)
+        return end - position
 
 
 def _host_name() -> str:
@@ -227,6 +269,8 @@ class JsonlSink:
 
     def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.exists() and (cut := drop_unfinished_line(self.path)):  # our name: a process of ours died
+            logger.warning("%s: dropped an unfinished last line (%d bytes) before appending", self.path, cut)
         self._file = self.path.open("ab")
         status = os.fstat(self._file.fileno())
         self._size, self._identity = status.st_size, (status.st_dev, status.st_ino)
