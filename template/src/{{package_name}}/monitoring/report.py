@@ -42,6 +42,10 @@ def _share(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}%"
 
 
+def _shift(value: float | None) -> str:
+    return "" if value is None else f"{value:+.2f}"
+
+
 def share_plot(check: DriftCheck) -> str:
     """Horizontal bars: each bin's or category's share in the reference (grey) and the window (blue)."""
     bins = check.bins
@@ -80,6 +84,7 @@ def _feature_row(check: DriftCheck) -> str:
         escape(check.name),
         check.kind,
         f'<td class="number">{_number(check.psi)}</td>',
+        f'<td class="number">{_shift(check.mean_shift)}</td>',
         f'<td class="number">{_number(check.p_value)}</td>',
         f'<td class="number">{_share(check.reference_missing_share)}</td>',
         f'<td class="number">{_share(check.window_missing_share)}</td>',
@@ -105,24 +110,56 @@ def _performance(performance: Performance | None) -> str:
     )
 
 
-def render_report(summary: MonitorSummary) -> str:
-    """The whole page for one monitoring run."""
-    status, window, reference = summary.status, summary.window, summary.reference
+def insufficient_data(summary: MonitorSummary) -> str:
+    """What an insufficient-data run lacks, and how to get it: in place of the checks it could not make."""
+    window = summary.window
+    needed = window.min_window - window.rows
+    where = (
+        f"between {escape(window.start)} and {escape(window.end)}"
+        if window.start and window.end
+        else f"in {escape(window.source)}"
+    )
+    return f"""<div id="insufficient">
+<p><strong>Not judged: {window.rows} rows {where}; drift is judged from {window.min_window} rows
+(<code>monitoring.min_window</code> in ml-project.yaml), so {needed} more are needed.</strong></p>
+<p>No feature, prediction or missing-value check ran, so this page has no feature table and no
+plots. To judge now: read a longer span of the log (<code>--window-hours</code>), point
+<code>--predictions</code> at a log or batch with at least {window.min_window} rows, or wait for
+more traffic. Lowering <code>min_window</code> makes chance differences look like drift.</p>
+</div>"""
+
+
+def checks_section(summary: MonitorSummary) -> str:
+    """The feature table and the reference-vs-window plots, drifted first."""
     checks = [*([summary.prediction] if summary.prediction else []), *summary.features]
     ordered = sorted(checks, key=lambda check: not check.drifted)
-    alerts = "".join(f"<li>{escape(alert)}</li>" for alert in summary.alerts) or "<li>none</li>"
-    span = f"{window.start} to {window.end}" if window.start else "the whole batch"
-    judged = (
-        ""
-        if checks
-        else f"<p>Drift is not judged below {window.min_window} rows: collect more traffic, or widen the window.</p>"
-    )
     figures = "".join(
         f"<figure><figcaption>{escape(check.name)} (PSI {_number(check.psi)})</figcaption>{share_plot(check)}</figure>"
         for check in ordered
     )
     rows = "".join(_feature_row(check) for check in checks)
+    return f"""<table id="features">
+<thead><tr><th>feature</th><th>kind</th><th>PSI</th><th>mean shift (SD)</th><th>p-value</th>
+<th>missing (reference)</th><th>missing (window)</th><th>verdict</th></tr></thead>
+<tbody>{rows}</tbody>
+</table>
+<h2>Reference vs window</h2>
+<p class="legend"><span style="background: {REFERENCE_COLOUR}"></span>reference
+<span style="background: {WINDOW_COLOUR}"></span>window</p>
+<div class="plots">{figures}</div>"""
+
+
+def render_report(summary: MonitorSummary) -> str:
+    """The whole page for one monitoring run."""
+    status, window, reference = summary.status, summary.window, summary.reference
+    judged = bool(summary.features or summary.prediction)
+    alerts = "".join(f"<li>{escape(alert)}</li>" for alert in summary.alerts) or "<li>none</li>"
+    span = f"{window.start} to {window.end}" if window.start else "the whole batch"
     thresholds = summary.thresholds
+    shift = f" or its mean may have moved {thresholds.mean_shift_sd} SDs" if thresholds.mean_shift_sd else ""
+    missing = (
+        f" Missing model inputs: {_share(summary.missing_rate)} on average." if summary.missing_rate is not None else ""
+    )
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -139,22 +176,13 @@ def render_report(summary: MonitorSummary) -> str:
 {window.predictions_compared} predictions by the reference model. Reference: model version
 {escape(reference.model_version)} ({reference.rows} evaluation rows).</p>
 <p>Contract violations: {_share(summary.contract_violation_rate)} of rows (limit
-{_share(thresholds.max_violation_rate)}). Missing model inputs: {_share(summary.missing_rate)} on average.</p>
-<p>A feature drifts when its PSI reaches {thresholds.drift_threshold} and one of its tests is significant
-at {thresholds.significance} after Holm's correction across all tests.</p>
+{_share(thresholds.max_violation_rate)}).{missing}</p>
+<p>A feature drifts when its PSI reaches {thresholds.drift_threshold}{shift}, and one of its tests is
+significant at {thresholds.significance} after Holm's correction across all tests.</p>
 <h2>Live performance</h2>
 {_performance(summary.performance)}
 <h2>Features</h2>
-{judged}
-<table id="features">
-<thead><tr><th>feature</th><th>kind</th><th>PSI</th><th>p-value</th><th>missing (reference)</th>
-<th>missing (window)</th><th>verdict</th></tr></thead>
-<tbody>{rows}</tbody>
-</table>
-<h2>Reference vs window</h2>
-<p class="legend"><span style="background: {REFERENCE_COLOUR}"></span>reference
-<span style="background: {WINDOW_COLOUR}"></span>window</p>
-<div class="plots">{figures}</div>
+{checks_section(summary) if judged else insufficient_data(summary)}
 </body>
 </html>
 """

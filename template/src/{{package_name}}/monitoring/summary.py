@@ -9,6 +9,7 @@ loads a `summary.json` back for any later step (a scheduler, a retraining job).
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -57,6 +58,14 @@ class DriftCheck(_Part):
     reference_missing_share: float | None
     window_missing_share: float | None
     bins: list[ShareBin]
+    mean_shift: float | None = None  # numeric: window mean - reference mean, in reference SDs
+
+    @property
+    def alert(self) -> str:
+        """One sentence for the alert list."""
+        shift = f", mean {self.mean_shift:+.2f} SD" if self.mean_shift is not None else ""
+        p_value = f"{self.p_value:.2g}" if self.p_value is not None else "n/a"
+        return f"{self.name} drifted: PSI {_number(self.psi)}{shift}, p = {p_value}"
 
     @classmethod
     def of(cls, drift: Drift) -> DriftCheck:
@@ -70,6 +79,7 @@ class DriftCheck(_Part):
             corrected={test: reported(p) for test, p in drift.corrected.items()},
             reference_missing_share=reported(drift.reference_missing_share),
             window_missing_share=reported(drift.window_missing_share),
+            mean_shift=reported(drift.mean_shift) if drift.mean_shift is not None else None,
             bins=[
                 ShareBin(label=label, reference=reported(ref), window=reported(live))
                 for label, ref, live in zip(drift.labels, drift.reference_shares, drift.window_shares, strict=True)
@@ -100,6 +110,7 @@ class Thresholds(_Part):
 
     drift_threshold: float
     significance: float
+    mean_shift_sd: float | None = None  # a numeric mean moved this many SDs is material (sqrt(drift_threshold))
     correction: str = "holm"
     max_violation_rate: float
 
@@ -138,6 +149,10 @@ class MonitorSummary(_Part):
         return cls.model_validate_json(path.read_text(encoding="utf-8"))
 
 
+def _number(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
 def _rate(flags: np.ndarray) -> float:
     return float(flags.mean()) if len(flags) else 0.0
 
@@ -155,11 +170,9 @@ def summarise(
     rows = len(window.rows)
     enough = rows >= settings.min_window
     violation_rate = _rate(window.violations)
-    alerts = [
-        f"{drift.name} drifted: PSI {drift.psi:.3f} >= {settings.drift_threshold}, p = {drift.p_value:.2g}"
-        for drift in [*drifts, *([prediction] if prediction else [])]
-        if drift.drifted
-    ]
+    checks = [DriftCheck.of(drift) for drift in drifts]
+    prediction_check = DriftCheck.of(prediction) if prediction else None
+    alerts = [check.alert for check in [*checks, *([prediction_check] if prediction_check else [])] if check.drifted]
     if enough and violation_rate > settings.max_violation_rate:
         alerts.append(
             f"{100 * violation_rate:.1f}% of rows break the data contract "
@@ -188,11 +201,12 @@ def summarise(
         thresholds=Thresholds(
             drift_threshold=settings.drift_threshold,
             significance=settings.significance,
+            mean_shift_sd=reported(math.sqrt(settings.drift_threshold)),
             max_violation_rate=settings.max_violation_rate,
         ),
         contract_violation_rate=reported(violation_rate),
         missing_rate=reported(float(np.mean(missing_shares))) if missing_shares else None,
-        features=[DriftCheck.of(drift) for drift in drifts],
-        prediction=DriftCheck.of(prediction) if prediction else None,
+        features=checks,
+        prediction=prediction_check,
         performance=performance,
     )
