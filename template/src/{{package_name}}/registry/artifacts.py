@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 MODEL_FILE = "model.skops"
 ENCODER_TYPE = f"{__name__.partition('.')[0]}.core.encoding.FeatureEncoder"  # the model's first step
+# Where the encoder lived before the platform moved under `core/`: model files saved then name it.
+MOVED_ENCODER_TYPE = f"{__name__.partition('.')[0]}.encoding.FeatureEncoder"
 
 
 class ModelArtifactError(ProjectError):
@@ -83,6 +85,13 @@ def load_model(model_path: Path) -> tuple[Pipeline, dict[str, Any]]:
             "retrain or restore both files together"
         )
     untrusted = skops.io.get_untrusted_types(data=data)
+    if MOVED_ENCODER_TYPE in untrusted:
+        # skops rebuilds an object from the module path it recorded, and that module is gone.
+        raise ModelArtifactError(
+            f"{model_path} was saved by an earlier release of this project's platform: it names "
+            f"{MOVED_ENCODER_TYPE}, now {ENCODER_TYPE}, and cannot be loaded; retrain (`uv run dvc repro`) "
+            "or promote a version trained since the update"
+        )
     refused = [name for name in untrusted if name not in (*TRUSTED_TYPES, ENCODER_TYPE)]
     if refused:
         raise ModelArtifactError(
