@@ -42,9 +42,9 @@ OWNERSHIP_DOC = ROOT / "docs" / "file-ownership.md"
 COPIER_YML = ROOT / "copier.yml"
 
 
-def git(cwd: Path, *args: str) -> str:
+def git(cwd: Path, *args: str, check: bool = True) -> str:
     result = subprocess.run(
-        ["git", *args], cwd=cwd, env={**os.environ, **GIT_IDENTITY}, check=True, capture_output=True, text=True
+        ["git", *args], cwd=cwd, env={**os.environ, **GIT_IDENTITY}, check=check, capture_output=True, text=True
     )
     return result.stdout
 
@@ -477,7 +477,7 @@ def layout_release() -> str:
 # FLAT is the previous real release (this repository at FLAT_COMMIT); OLDEST is the working tree.
 FLAT, OLDEST, MIDDLE, LATEST = "0.1.0", layout_release(), "0.3.0", "0.4.0"
 GATE_TESTS = {OLDEST: "tests/test_gate.py", MIDDLE: "tests/test_promotion_gate.py", LATEST: "tests/test_gate_rules.py"}
-README_LINE = "Needs Python 3.11+ and [uv](https://docs.astral.sh/uv/)."
+README_LINE = "[uv](https://docs.astral.sh/uv/)"  # in the README's requirements line, whatever its wording
 TRAIN_DOCSTRING, REVIEWED_TRAIN_DOCSTRING = '"""The train stage', '"""This train stage'  # as long: ruff's E501
 TEMPLATE_DEPENDENCY = '"packaging>=24.0",'
 USER_DEPENDENCY = "tabulate>=0.9"
@@ -513,7 +513,7 @@ def add_migration(repo: Path, entry: str) -> None:
 def release_0_3_0(repo: Path) -> None:
     """Change lines the team also edits, add a question, rename the gate tests with a migration."""
     template = repo / "template"
-    edit(template / "README.md.jinja", README_LINE, "Needs Python 3.11+ and [uv](https://docs.astral.sh/uv/) 0.9+.")
+    edit(template / "README.md.jinja", README_LINE, "[uv](https://docs.astral.sh/uv/) 0.9+")
     append(template / "README.md.jinja", "\nQuestions about this project: {{ support_channel }}.\n")
     train = template / "src" / "{{package_name}}" / "pipeline" / "train.py"
     edit(train, TRAIN_DOCSTRING, REVIEWED_TRAIN_DOCSTRING)
@@ -616,7 +616,7 @@ TRAIN_HELPER = (
 
 def make_team_edits(project: Path, package: str) -> TeamEdits:
     """Edits on lines the template changes, elsewhere in template files, a deletion, a dependency, team files."""
-    edit(project / "README.md", README_LINE, "Needs Python 3.11+ and uv; the team uses the shared runner image.")
+    edit(project / "README.md", README_LINE, "uv (the team uses the shared runner image)")
     feature_helper = (
         "\n\ndef team_feature_note() -> str:\n"
         '    """Where the team records its feature decisions."""\n'
@@ -981,6 +981,139 @@ def resolve_flat(project: Path, package: str) -> None:
 def test_flat_updated_project_passes_its_fast_tier_once_resolved(from_flat: FlatUpdate) -> None:
     resolve_flat(from_flat.project, from_flat.package)
     project_checks(from_flat.project, [])
+
+
+# ─── Answers that move files: refused while the team's files are there, then carried ─────────
+
+# The team's project has the guarded answers at the values whose change moves files (the fast tier,
+# tests/test_answer_changes.py, runs the guard on every such answer; here copier runs it).
+MOVING_VARIANT = Variant(
+    "moving-answers", {"kubernetes": True, "experiment_tracking": "mlflow", "monitoring_report": "evidently"}
+)
+TEAM_MARK = "\n\n# The team: reviewed by Dana on 2026-11-02.\n"  # ruff-formatted after any module
+
+
+@dataclass
+class MovingProject:
+    project: Path
+    package: str
+    head: str
+    team_files: dict[str, str]  # every file the team edited -> its text
+
+
+@pytest.fixture(scope="module")
+def moving_project(releases: Path, tmp_path_factory: pytest.TempPathFactory) -> MovingProject:
+    """The issue's project: generated, committed; the team edited the contract, the estimator, a platform
+    module and a file of each optional feature, and committed."""
+    project = tmp_path_factory.mktemp("moving") / "project"
+    package = generate(releases, MOVING_VARIANT, project)
+    edited = [
+        f"src/{package}/contract.py",
+        f"src/{package}/estimator.py",
+        f"src/{package}/pipeline/train.py",
+        "deploy/kubernetes/deployment.yaml",
+        "tests/test_tracking.py",
+        "tests/test_evidently_report.py",
+    ]
+    for name in edited:
+        append(project / name, TEAM_MARK)
+    git(project, "commit", "-qam", "the team's work")
+    files = {name: (project / name).read_text(encoding="utf-8") for name in edited}
+    return MovingProject(project, package, git(project, "rev-parse", "HEAD").strip(), files)
+
+
+def assert_untouched(moving: MovingProject) -> None:
+    """The project is exactly as the team committed it."""
+    assert git(moving.project, "status", "--porcelain", "--untracked-files=all") == ""
+    assert git(moving.project, "rev-parse", "HEAD").strip() == moving.head
+    for name, text in moving.team_files.items():
+        assert (moving.project / name).read_text(encoding="utf-8") == text, name
+
+
+@pytest.mark.update
+@pytest.mark.parametrize(("answer", "value"), [("package_name", "renamed_pkg"), ("kubernetes", "false")])
+def test_an_answer_that_moves_the_teams_files_is_refused_before_anything_changes(
+    moving_project: MovingProject, releases: Path, answer: str, value: str
+) -> None:
+    """The issue's `copier update --trust --defaults --data package_name=renamed_pkg`, across two
+    releases whose migrations would move a file: refused first, one line, nothing changed."""
+    result = copier_update(moving_project.project, releases, LATEST, "--data", f"{answer}={value}")
+    assert result.returncode != 0, f"the update went through:\n{result.stdout[-2000:]}{result.stderr[-2000:]}"
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("update refused")]
+    assert line.startswith(f"update refused, nothing changed: {answer} (")
+    assert "migration " not in result.stdout, "a migration ran before the refusal"
+    assert_untouched(moving_project)
+    if answer == "package_name":  # docs/updating.md shows this line
+        docs = (ROOT / "docs" / "updating.md").read_text(encoding="utf-8")
+        shown = next(line for line in docs.splitlines() if line.startswith("update refused"))
+        counted = re.compile(r"\d+ file\(s\)")  # the number of files grows with the template
+        assert counted.sub("N file(s)", shown) == counted.sub("N file(s)", line)
+
+
+@pytest.mark.update
+def test_an_answer_that_moves_files_changed_at_the_prompt_is_refused(
+    moving_project: MovingProject, releases: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Interactively the new answer arrives after the migrations: copier.yml's `_exclude` guard refuses it
+    before any file is written. The prompt is copier's own, answering as a person would."""
+
+    def prompt(questions: list[dict], answers: dict) -> dict:
+        (question,) = questions
+        name = question["name"]
+        return {name: question["filter"]("n") if name == "kubernetes" else answers[name]}
+
+    monkeypatch.setattr("copier._main.unsafe_prompt", prompt)
+    project = moving_project.project
+    refusal = r"update refused before writing any file: kubernetes \(True -> False\) moves files\. Undo"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(Exception, match=refusal):
+            copier.run_update(project, vcs_ref=LATEST, defaults=False, unsafe=True, overwrite=True, quiet=True)
+    # Copier asks after the `before` migrations: the two releases' renames of the gate tests ran; nothing else.
+    assert git(project, "status", "--porcelain", "--untracked-files=all").splitlines() == [
+        f"R  {GATE_TESTS[OLDEST]} -> {GATE_TESTS[LATEST]}"
+    ]
+    subprocess.run(["git", "reset", "-q", "--hard"], cwd=project, check=True)  # as the refusal says
+    subprocess.run(["git", "clean", "-q", "-fd"], cwd=project, check=True)
+    assert_untouched(moving_project)
+
+
+@pytest.mark.update
+def test_the_documented_rename_carries_every_team_edit(
+    moving_project: MovingProject, releases: Path, tmp_path: Path
+) -> None:
+    """docs/updating.md's way: `git mv` the package, commit, update with the new name."""
+    project, old = tmp_path / "project", moving_project.package
+    shutil.copytree(moving_project.project, project, symlinks=True)
+    git(project, "mv", f"src/{old}", "src/renamed_pkg")
+    git(project, "commit", "-qm", "Rename the package to renamed_pkg")
+    result = copier_update(project, releases, LATEST, "--data", "package_name=renamed_pkg")
+    assert result.returncode == 0, result.stderr
+    assert not (project / "src" / old).exists()
+    for name, text in moving_project.team_files.items():
+        renamed = project / name.replace(f"src/{old}/", "src/renamed_pkg/")
+        if name.endswith(("contract.py", "estimator.py")):
+            assert renamed.read_text(encoding="utf-8") == text, f"the update changed the team's {name}"
+        else:
+            assert TEAM_MARK in renamed.read_text(encoding="utf-8"), f"the team's edit to {name} was dropped"
+    # Copier has no common ancestor for a moved file: the edited module and the gate tests (renamed by
+    # the releases' migrations) show both versions; unedited modules come through clean.
+    train = "src/renamed_pkg/pipeline/train.py"
+    assert conflicted_files(project) == {train, GATE_TESTS[LATEST]}
+    assert yaml.safe_load((project / ".copier-answers.yml").read_text())["package_name"] == "renamed_pkg"
+    assert 'renamed_pkg = "renamed_pkg.cli:main"' in (project / "pyproject.toml").read_text(encoding="utf-8")
+    resolve(project / GATE_TESTS[LATEST])
+    text = (project / train).read_text(encoding="utf-8")
+    (project / train).write_text(CONFLICT.sub(lambda match: match.group(1), text), encoding="utf-8")  # the team's
+    # The old name is left only in the team's own files (the docs say to fix those by hand) ...
+    team_owned = pathspec.GitIgnoreSpec.from_lines(copier_settings()["_skip_if_exists"])
+    mentions = git(project, "grep", "-lw", old, check=False).splitlines()
+    assert [name for name in mentions if not team_owned.match_file(name)] == []
+    # ... the lock names the renamed distribution, and the project's lint passes once resolved.
+    assert 'name = "renamed-pkg"' in (project / "uv.lock").read_text(encoding="utf-8")
+    for check in [["check", "."], ["format", "--check", "."]]:
+        result = subprocess.run([sys.executable, "-m", "ruff", *check], cwd=project, capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout + result.stderr
 
 
 # ─── The generated scheduled update workflow ─────────────────────────────────────────────────
