@@ -7,14 +7,15 @@ comes from `ml-project.yaml`, which the service reads and passes to `batch_reque
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, WithJsonSchema, create_model
 
+from ..contract import TARGET
 from ..core.featureset import model_inputs
 from ..core.predict import predict
-from ..core.requests import frame_from_records, request_model
+from ..core.requests import frame_from_records, openapi_nullable, request_model
 
 PredictionRequest = request_model()
 
@@ -37,11 +38,20 @@ def plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
+# What the OpenAPI document says a prediction is: a value of the target's type in the data contract.
+# A union would be cut to its first member by BentoML's document, e.g. "integer" for a regression.
+PREDICTION_SCHEMA = TypeAdapter(TARGET.dtype).json_schema()
+
+
 class Prediction(BaseModel):
     """The answer for one row."""
 
-    prediction: int | float | str = Field(description="Predicted class label or value")
-    probabilities: dict[str, float] | None = Field(None, description="Probability per class (classification)")
+    prediction: Annotated[int | float | str, WithJsonSchema(PREDICTION_SCHEMA)] = Field(
+        description="Predicted class label or value"
+    )
+    probabilities: dict[str, float] | None = Field(
+        None, description="Probability per class (classification)", json_schema_extra=openapi_nullable
+    )
     model_version: str = Field(description="Version of the model that answered ('rule-based' in fallback)")
     fallback: bool = Field(False, description="True when the answer is the configured fallback, not the model's")
 
