@@ -1,9 +1,14 @@
-"""ASGI middleware for the service: body-size limit, API-key check and request timeout.
+"""ASGI middleware for the service: body-size limit, API-key check, request timeout, errors and spec.
 
 BentoML has no body-size limit or authentication: without the limit a 100 MB body is read
 into memory, and open-source BentoML has no authentication. Its request timeout leaks (see
 `RequestTimeout`), so the service makes BentoML's time requests as this one does
 (`replace_bentoml_timeout`). Each answers with a short JSON error and never echoes input.
+
+BentoML's answers do not match its own OpenAPI document (`/docs.json`): its 400 bodies carry
+pydantic's error list where the document promises a string, a body that is not JSON can end
+in a 500, and the document leaves out the statuses these middlewares answer with.
+`ClientErrors` and `OpenApiDocument` make answers and document agree.
 """
 
 from __future__ import annotations
@@ -11,8 +16,13 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+import re
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
+from http import HTTPStatus
+from types import MappingProxyType
 from typing import Any
+
+from ..core.requests import describe_errors
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -22,13 +32,18 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 OPEN_PATHS = frozenset({"/livez", "/readyz", "/healthz"})
 API_KEY_HEADER = b"x-api-key"
+OPENAPI_PATH = "/docs.json"
+# application/json, or a JSON-based type such as application/merge-patch+json, with any parameters
+JSON_MEDIA_TYPE = re.compile(rb"\s*application/([a-z0-9.+-]+\+)?json\s*(;.*)?", re.IGNORECASE | re.DOTALL)
 
 
-async def send_json(send: Send, status: int, body: dict[str, Any]) -> None:
-    """Answer with `status` and a small JSON body."""
+async def send_json(send: Send, status: int, body: Any, headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
+    """Answer with `status` and a small JSON body, plus `headers` other than its content type and length."""
     payload = json.dumps(body).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
+    kept = [(key, value) for key, value in headers if key.lower() not in (b"content-type", b"content-length")]
+    length = str(len(payload)).encode()
+    all_headers = [*kept, (b"content-type", b"application/json"), (b"content-length", length)]
+    await send({"type": "http.response.start", "status": status, "headers": all_headers})
     await send({"type": "http.response.body", "body": payload})
 
 
@@ -149,3 +164,160 @@ def replace_bentoml_timeout() -> None:
     if not isinstance(bentoml_timeout, type) or set(vars(bentoml_timeout(app=None, timeout=1.0))) != {"app", "timeout"}:
         raise RuntimeError("BentoML's TimeoutMiddleware moved or changed: review middleware.replace_bentoml_timeout")
     bentoml_timeout.__call__ = RequestTimeout.__call__  # type: ignore[method-assign]
+
+
+class BufferedResponse:
+    """Collects what an app sends, so the middleware can answer with something else."""
+
+    def __init__(self) -> None:
+        self.start: Message | None = None
+        self.chunks: list[bytes] = []
+        self.complete = False
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.start = message
+        elif message["type"] == "http.response.body":
+            self.chunks.append(message.get("body", b""))
+            self.complete = not message.get("more_body", False)
+
+    @property
+    def status(self) -> int:
+        return self.start["status"] if self.start else 0
+
+    @property
+    def body(self) -> bytes:
+        return b"".join(self.chunks)
+
+
+def status_phrase(status: int) -> str:
+    """`HTTPStatus`'s phrase for `status` in lower case, e.g. "bad request"."""
+    try:
+        return HTTPStatus(status).phrase.lower()
+    except ValueError:
+        return "client error"
+
+
+def client_error_body(status: int, body: bytes) -> dict[str, str]:
+    """A BentoML 4xx body as `{"error", "detail"}`, both strings, as its OpenAPI document declares.
+
+    A validation error's detail names each field and error type (`describe_errors`), never a value.
+    """
+    fallback = {"error": status_phrase(status)}
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return fallback
+    if isinstance(parsed, list) and len(parsed) == 1:  # BentoML wraps some errors in a list
+        parsed = parsed[0]
+    if not isinstance(parsed, dict):
+        return fallback
+    detail = parsed.get("detail")
+    if isinstance(detail, list):  # pydantic's errors, without inputs
+        errors = [error for error in detail if isinstance(error, dict)]
+        return {"error": f"invalid request: {len(errors)} error(s)", "detail": describe_errors(errors)}
+    answer = {"error": parsed["error"]} if isinstance(parsed.get("error"), str) else fallback
+    if isinstance(detail, str):
+        answer["detail"] = detail
+    return answer
+
+
+class ClientErrors:
+    """415 for a POST body that is not JSON, and client-error bodies in the shape `/docs.json` declares.
+
+    Without the first, BentoML picks a parser by Content-Type: `multipart/form-data` without
+    a boundary made starlette raise a 400 that BentoML answered as a 500. The second rewrites
+    BentoML's 4xx bodies with `client_error_body`.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            return await self.app(scope, receive, send)
+        content_type = header(scope, b"content-type")
+        if content_type is not None and not JSON_MEDIA_TYPE.fullmatch(content_type):
+            detail = "send the body as application/json"
+            return await send_json(send, 415, {"error": "unsupported media type", "detail": detail})
+        held: Message | None = None
+        chunks: list[bytes] = []
+
+        async def rewriting_send(message: Message) -> None:
+            nonlocal held
+            if message["type"] == "http.response.start" and 400 <= message["status"] < 500:
+                held = message  # answered below, once the whole body is in
+                return
+            if held is None:
+                return await send(message)
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                body = client_error_body(held["status"], b"".join(chunks))
+                await send_json(send, held["status"], body, held.get("headers", ()))
+
+        await self.app(scope, receive, rewriting_send)
+
+
+class OpenApiDocument:
+    """`/docs.json` as BentoML writes it, plus what BentoML leaves out: the statuses this service adds.
+
+    Every API operation also documents 413 (`BodySizeLimit`), 415 (`ClientErrors`), 429
+    (BentoML's concurrency limit), 503 (the model failed and the fallback is `error`) and 504
+    (`RequestTimeout`); with an API key, the key as a security scheme and 401 on every
+    operation outside `OPEN_PATHS`. If the document is not what this expects, it is served as it is.
+    """
+
+    ADDED: Mapping[int, str] = MappingProxyType(
+        {
+            413: "Request body over service.max_body_bytes",
+            415: "Request body is not JSON",
+            429: "Too many concurrent requests",
+            503: "The model could not answer",
+            504: "Not answered within the request timeout",
+        }
+    )
+
+    def __init__(self, app: ASGIApp, api_key_auth: bool = False) -> None:
+        self.app, self.api_key_auth = app, api_key_auth
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != OPENAPI_PATH or scope["method"] != "GET":
+            return await self.app(scope, receive, send)
+        response = BufferedResponse()
+        await self.app(scope, receive, response.send)
+        if response.start is None:
+            return
+        headers = response.start.get("headers", ())
+        if response.status == 200 and response.complete:
+            try:
+                return await send_json(send, 200, self.amend(json.loads(response.body)), headers)
+            except (ValueError, KeyError, TypeError, AttributeError):
+                pass  # BentoML's document changed shape: serve it unchanged rather than fail
+        await send(response.start)
+        await send({"type": "http.response.body", "body": response.body})
+
+    def amend(self, document: dict[str, Any]) -> dict[str, Any]:
+        """`document` with the added responses and, with an API key, its security scheme."""
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        schemas["Error"] = {
+            "type": "object",
+            "title": "Error",
+            "required": ["error"],
+            "properties": {"error": {"type": "string"}, "detail": {"type": "string"}},
+        }
+        error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+        if self.api_key_auth:
+            schemes = document["components"].setdefault("securitySchemes", {})
+            schemes["ApiKey"] = {"type": "apiKey", "in": "header", "name": API_KEY_HEADER.decode()}
+        for path, item in document["paths"].items():
+            for operation in item.values():
+                if not isinstance(operation, dict) or "responses" not in operation:
+                    continue
+                responses = operation["responses"]
+                if "x-bentoml-name" in operation:  # one of the service's APIs
+                    for status, description in self.ADDED.items():
+                        responses.setdefault(str(status), {"description": description, "content": error})
+                if self.api_key_auth and path not in OPEN_PATHS:
+                    operation["security"] = [{"ApiKey": []}]
+                    responses.setdefault("401", {"description": "Missing or wrong X-API-Key", "content": error})
+        return document
