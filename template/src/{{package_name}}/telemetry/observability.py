@@ -9,6 +9,11 @@ lines, with no handler added or removed. `request_id` is `request_id_var`, which
 service sets per request to `new_request_id(<X-Request-ID header>)`. `LOG_LEVEL` (default
 INFO) sets the level of this package's loggers; other libraries keep BentoML's (WARNING).
 
+A client error is not the server's: BentoML logs every rejected request at ERROR with a
+traceback, and a pydantic traceback quotes the rejected value (`input_value='…'`), personal
+or not. `ClientErrorRecords`, on the same handlers, turns each such record into one WARNING
+line naming the fields and error types, without the traceback (no value in either).
+
 Metrics, on BentoML's `/metrics` next to its `bentoml_service_*` ones, under the fixed prefix
 `model_` so that dashboards and alerts work unchanged for every project from this template
 (Prometheus' `job`/`instance` labels tell projects apart):
@@ -45,10 +50,12 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from pydantic import ValidationError
 
 from ..config import ConfigError
 from ..contract import TARGET
 from ..core.columns import Column
+from ..core.requests import describe_errors
 from .prediction_log import json_ready
 
 if TYPE_CHECKING:
@@ -97,6 +104,43 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(json_ready(entry))  # strict JSON: NaN in an extra becomes null
 
 
+def client_error_status(error: BaseException) -> int | None:
+    """The 4xx status a server answers `error` with, or None when it is not the client's error.
+
+    pydantic's errors are BentoML's 400; BentoML's and starlette's HTTP errors carry their status.
+    A body that stopped coming is 499, nginx's "client closed request" (`BodySizeLimit` also
+    stops a body over the limit that way, and answers 413).
+    """
+    from starlette.requests import ClientDisconnect  # here: only a server meets one, and not every process serves
+
+    if isinstance(error, ValidationError):
+        return 400
+    if isinstance(error, ClientDisconnect):
+        return 499
+    status = getattr(error, "error_code", getattr(error, "status_code", None))
+    status = getattr(status, "value", status)  # BentoML's is an HTTPStatus
+    return status if isinstance(status, int) and 400 <= status < 500 else None
+
+
+class ClientErrorRecords(logging.Filter):
+    """A record of a client's error becomes one WARNING line: the fields and error types, no traceback, no value."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        status = client_error_status(error) if error is not None else None
+        if status is None:
+            return True
+        if isinstance(error, ValidationError):
+            summary = describe_errors(error.errors(include_input=False, include_context=False, include_url=False))
+        else:
+            summary = type(error).__name__
+        where = record.getMessage().removeprefix("Exception on ")  # BentoML's "Exception on /predict [POST]"
+        record.msg, record.args = f"client error {status} on {where}: {summary}", None
+        record.levelno, record.levelname = logging.WARNING, logging.getLevelName(logging.WARNING)
+        record.exc_info, record.exc_text = None, None
+        return True
+
+
 def configure_logging(level: int | str | None = None) -> None:
     """Make log output JSON lines (see the module docstring); calling it again changes nothing."""
     root = logging.getLogger()
@@ -105,6 +149,8 @@ def configure_logging(level: int | str | None = None) -> None:
     for handler in root.handlers:
         if not isinstance(handler.formatter, JsonFormatter):
             handler.setFormatter(JsonFormatter())
+        if not any(isinstance(existing, ClientErrorRecords) for existing in handler.filters):
+            handler.addFilter(ClientErrorRecords())
     level = level if level is not None else os.environ.get(LOG_LEVEL_ENV, "INFO").upper()
     try:
         logging.getLogger(__name__.partition(".")[0]).setLevel(level)
