@@ -7,8 +7,10 @@ import re
 import warnings
 from pathlib import Path
 
+import jinja2
 import pytest
 import yaml
+from jinja2.sandbox import SandboxedEnvironment
 
 from tools.variants import ROOT, Variant, load_variants, render
 
@@ -163,3 +165,120 @@ def test_package_name_default_is_derived_from_the_project_name(render_variant) -
     _, answers = render_variant(variant)
     assert answers["package_name"] == "renewal_radar"
     assert answers["project_slug"] == "renewal-radar"
+
+
+# ─── Defaults: `copier update --defaults` never meets a question it cannot answer ────────────
+# The scheduled update runs `copier update --trust --defaults`: a question a release adds takes its
+# default, rendered from the project's other answers. A question without one stops the update with
+# copier's `ValueError: Question "…" is required`; a default its own validator rejects stops it too.
+# Checked in the context of every variant's answers, with copier's Jinja (its filters included).
+
+JINJA = SandboxedEnvironment(extensions=["jinja2_ansible_filters.AnsibleCoreFiltersExtension"])
+FALSE_WORDS = {"", "n", "no", "f", "false", "off", "0", "none", "null", "~"}  # copier's cast_to_bool
+
+
+def rendered(value: object, context: dict) -> object:
+    """`value` as copier renders a question's setting: strings are Jinja templates, the rest as written."""
+    if not isinstance(value, str):
+        return value
+    with warnings.catch_warnings():  # Jinja's own note on regex escapes such as '\s' in the validators
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return JINJA.from_string(value).render(context)
+
+
+def typed(spec: dict, value: object) -> object:
+    """A rendered default cast to the question's type, as copier casts it."""
+    kind = spec.get("type", "str")
+    if kind == "bool":
+        return value if isinstance(value, bool) else str(value).strip().lower() not in FALSE_WORDS
+    if kind in {"int", "float"}:
+        return {"int": int, "float": float}[kind](value)
+    if kind in {"yaml", "json"}:
+        return yaml.safe_load(value) if isinstance(value, str) else value
+    return str(value)
+
+
+def default_answer(name: str, spec: dict, answers: dict) -> object:
+    """The default copier gives `name` in a project whose other answers are `answers`."""
+    context = {key: value for key, value in answers.items() if key != name}
+    return typed(spec, rendered(spec["default"], context))
+
+
+def default_problems(name: str, spec: dict, answers: dict) -> str:
+    """Why copier could not take `name`'s default in a project with `answers` ("" when it can)."""
+    if "default" not in spec:
+        return f'no default: `copier update --defaults` stops with Question "{name}" is required'
+    context = {key: value for key, value in answers.items() if key != name}
+    if "when" in spec and str(rendered(spec["when"], context)).strip().lower() in FALSE_WORDS:
+        return ""  # not asked in this project: copier takes no answer
+    try:
+        default = default_answer(name, spec, answers)
+    except (ValueError, TypeError, jinja2.TemplateError) as error:
+        return f"the default does not render to a {spec.get('type', 'str')}: {error}"
+    if "choices" in spec:
+        choices = rendered(spec["choices"], context)
+        choices = yaml.safe_load(choices) if isinstance(choices, str) else choices
+        values = list(choices.values()) if isinstance(choices, dict) else list(choices)
+        if default not in values:
+            return f"the default {default!r} is not one of the choices {values}"
+    message = str(rendered(spec.get("validator", ""), {**context, name: default})).strip()
+    return f"its validator rejects the default {default!r}: {message}" if message else ""
+
+
+def simulated_answers(variant: Variant) -> dict:
+    """Every answer of `variant` as copier works them out, question by question: the variant's own,
+    else the default rendered from the answers before it (a default that fails is left out)."""
+    answers: dict = {}
+    for name, spec in QUESTIONS.items():
+        try:
+            if name in variant.data:
+                answers[name] = typed(spec, variant.data[name])
+            elif "default" in spec:
+                answers[name] = default_answer(name, spec, answers)
+        except (ValueError, TypeError, jinja2.TemplateError):
+            continue
+    return answers
+
+
+def test_default_evaluation_agrees_with_copier(render_variant) -> None:
+    """The answers worked out here are the ones copier's render of each variant recorded."""
+    for variant in load_variants():
+        rendered_answers = render_variant(variant)[1]
+        simulated = simulated_answers(variant)
+        assert {name: simulated.get(name) for name in QUESTIONS if name in rendered_answers} == {
+            name: rendered_answers[name] for name in QUESTIONS if name in rendered_answers
+        }, variant.name
+
+
+def test_every_question_has_a_default_its_validator_accepts() -> None:
+    problems = {
+        name: problem
+        for answers in map(simulated_answers, load_variants())
+        for name, spec in ASKED.items()
+        if (problem := default_problems(name, spec, answers))
+    }
+    assert problems == {}
+
+
+@pytest.mark.parametrize(
+    ("spec", "problem"),
+    [
+        ({"type": "str", "help": "Team channel"}, 'Question "new_question" is required'),
+        ({"type": "int", "default": 0, "validator": "{% if new_question < 1 %}At least 1.{% endif %}"}, "At least 1."),
+        ({"type": "str", "choices": ["a", "b"], "default": "c"}, "not one of the choices"),
+        ({"type": "float", "default": "{{ 'many' }}"}, "does not render to a float"),
+        (
+            {
+                "type": "str",
+                "default": "{{ package_name }}",
+                "validator": "{% if '_' in new_question %}No _{% endif %}",
+            },
+            "No _",
+        ),
+    ],
+    ids=["no-default", "rejected-default", "not-a-choice", "wrong-type", "rejected-derived-default"],
+)
+def test_a_question_without_a_usable_default_is_caught(spec: dict, problem: str) -> None:
+    """What a release adding such a question would do to every project's scheduled update."""
+    found = [default_problems("new_question", spec, simulated_answers(variant)) for variant in load_variants()]
+    assert any(problem in message for message in found), found
