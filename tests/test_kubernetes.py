@@ -131,6 +131,17 @@ def test_pods_run_one_worker(rendered: tuple[Path, dict]) -> None:
     assert yaml.safe_load(overrides) == {"services": {"ModelService": {"workers": 1}}}
 
 
+def test_pods_run_the_images_own_bentoml_serve_so_a_model_that_cannot_load_stops_the_pod(
+    rendered: tuple[Path, dict],
+) -> None:
+    """No `command`/`args` override: the pod runs the Bento image's `bentoml serve`, which exits 1 with the
+    reason when the model cannot be served (tests/test_bento.py runs that command), so Kubernetes restarts
+    it and `kubectl logs --previous` shows why, instead of a pod whose worker respawns behind a dead port."""
+    objects = manifests(rendered[0])
+    assert not {"command", "args"} & container(objects).keys()
+    assert objects["Deployment"]["spec"]["template"]["spec"].get("restartPolicy", "Always") == "Always"
+
+
 def test_autoscaler_targets_the_deployment(rendered: tuple[Path, dict]) -> None:
     objects = manifests(rendered[0])
     target = objects["HorizontalPodAutoscaler"]["spec"]["scaleTargetRef"]
