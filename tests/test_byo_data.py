@@ -3,12 +3,18 @@
 Follows docs/bring-your-own-data.md on the default variant: a loan-default table whose columns
 share nothing with the sample data replaces `data/raw/sample.csv` (`params.yaml` `data.raw`
 names it), `COLUMNS` and `TARGET` in `contract.py` describe it, and the pipeline and the
-project's own tests pass unchanged.
+project's own tests pass unchanged. The file is written as other tools write one: missing
+numbers spelled as an empty cell, `NaN`, `None` or `null`, and a purpose category that is
+literally `NA`. The validated rows keep every missing value and every `NA`, and the model's
+lineage holds the md5 of the bytes the validate stage read.
 """
 
 from __future__ import annotations
 
 import ast
+import hashlib
+import itertools
+import json
 import os
 import subprocess
 import warnings
@@ -39,7 +45,7 @@ COLUMNS: tuple[Column, ...] = (
         str,
         "What the loan is for",
         "car",
-        categories=("car", "home", "education", "business"),
+        categories=("car", "home", "education", "business", "NA"),
         unseen_categories=UnseenCategories.ENCODE_AS_UNKNOWN,
     ),
     Column(
@@ -78,7 +84,7 @@ def loan_applications(count: int = 600, seed: int = 20240601) -> pd.DataFrame:
     annual_income = rng.lognormal(mean=10.8, sigma=0.4, size=count).round(2)
     amount = rng.uniform(1_000, 40_000, size=count).round(2)
     employment = rng.choice(["salaried", "self_employed", "unemployed"], size=count, p=[0.6, 0.3, 0.1])
-    purpose = rng.choice(["car", "home", "education", "business"], size=count)
+    purpose = rng.choice(["car", "home", "education", "business", "NA"], size=count)
     delinquency = pd.array(rng.integers(0, 120, size=count), dtype="Int64")
     delinquency[rng.random(count) < 0.4] = pd.NA
     risk = (
@@ -103,6 +109,17 @@ def loan_applications(count: int = 600, seed: int = 20240601) -> pd.DataFrame:
             "defaulted": (rng.random(count) < 1 / (1 + np.exp(-risk))).astype(int),
         }
     )
+
+
+# How other tools write a missing number: pandas an empty cell, NumPy "NaN", Python "None", JSON "null".
+MISSING_SPELLINGS = ("", "NaN", "None", "null")
+
+
+def write_as_other_tools_do(rows: pd.DataFrame, path: Path, column: str) -> None:
+    """Write `rows` as CSV with the missing values of `column` spelled in each way in turn."""
+    spellings = itertools.cycle(MISSING_SPELLINGS)
+    text = rows[column].astype("string").map(lambda value: next(spellings) if pd.isna(value) else value)
+    rows.assign(**{column: text}).to_csv(path, index=False)
 
 
 def assigned_name(statement: ast.stmt) -> str | None:
@@ -160,7 +177,8 @@ def test_own_data_needs_only_a_new_file_and_a_new_contract(tmp_path: Path) -> No
     run(root, "git", "commit", "-q", "-m", "Start from Shipshape")
     run(root, "uv", "sync", "--frozen")
 
-    loan_applications().to_csv(root / RAW_DATA, index=False)
+    loans = loan_applications()
+    write_as_other_tools_do(loans, root / RAW_DATA, "months_since_delinquency")
     point_params_at(root, RAW_DATA)
     contract = f"src/{package}/contract.py"
     replace_contract(root / contract, CONTRACT)
@@ -178,4 +196,10 @@ def test_own_data_needs_only_a_new_file_and_a_new_contract(tmp_path: Path) -> No
     run(root, "uv", "run", "--frozen", "ruff", "check", contract)
     run(root, "uv", "run", "--frozen", "ruff", "format", "--check", contract)
     run(root, "uv", "run", "--frozen", "dvc", "repro")
+    validated = pd.read_csv(root / "data/validated/rows.csv", dtype=str, keep_default_na=False)
+    assert (validated["months_since_delinquency"] == "").sum() == loans["months_since_delinquency"].isna().sum()
+    assert (validated["purpose"] == "NA").sum() == (loans["purpose"] == "NA").sum() > 0
+    data = json.loads((root / "models/candidate/model.json").read_text())["data"]
+    md5 = hashlib.md5((root / RAW_DATA).read_bytes()).hexdigest()  # noqa: S324 - DVC's content hash
+    assert (data["path"], data["md5"], data["dvc_md5"]) == (RAW_DATA, md5, md5)
     run(root, "uv", "run", "--frozen", "pytest", "-q", "-p", "no:cacheprovider")
