@@ -23,6 +23,10 @@ from ..core.errors import ProjectError
 from ..core.validation import read_csv, write_csv
 
 POINTER_SUFFIX = ".dvc"
+# DVC 2 pointers (no `hash: md5` line) hold an md5 of text with CRLF read as LF, chunk by chunk:
+# a chunk is text when its first 512 bytes have no NUL and at most 30% non-text bytes (dvc_data).
+LEGACY_CHUNK_BYTES, TEXT_SNIFF_BYTES = 2**20, 512
+TEXT_BYTES = bytes(range(32, 127)) + b"\n\r\t\f\b"
 
 
 class DataVersionError(ProjectError):
@@ -34,57 +38,77 @@ def md5_of(content: bytes) -> str:
     return hashlib.md5(content, usedforsecurity=False).hexdigest()
 
 
+def legacy_md5_of(content: bytes) -> str:
+    """The md5 DVC 2 recorded for a file (`md5-dos2unix`): text chunks with CRLF as LF, others as they are."""
+    hasher = hashlib.md5(usedforsecurity=False)
+    for start in range(0, len(content), LEGACY_CHUNK_BYTES):
+        chunk = content[start : start + LEGACY_CHUNK_BYTES]
+        sniff = chunk[:TEXT_SNIFF_BYTES]
+        is_text = b"\0" not in sniff and len(sniff.translate(None, TEXT_BYTES)) / len(sniff) <= 0.30
+        hasher.update(chunk.replace(b"\r\n", b"\n") if is_text else chunk)
+    return hasher.hexdigest()
+
+
 def pointer_of(source: Path) -> Path:
     """Where `dvc add` writes the pointer of `source`: beside it, with `.dvc` appended."""
     return source.with_name(source.name + POINTER_SUFFIX)
 
 
-def recorded_md5(pointer: Path) -> str | None:
-    """The md5 a DVC pointer records for its file, or None when there is no pointer."""
+def recorded_md5(pointer: Path) -> tuple[str, bool] | None:
+    """The md5 a DVC pointer records for its file, and whether DVC 2 wrote it; None when there is no pointer."""
     if not pointer.is_file():
         return None
     try:
-        return str(yaml.safe_load(pointer.read_text(encoding="utf-8"))["outs"][0]["md5"])
-    except (OSError, yaml.YAMLError, KeyError, IndexError, TypeError) as error:
+        tracked = yaml.safe_load(pointer.read_text(encoding="utf-8"))["outs"][0]
+        return str(tracked["md5"]), tracked.get("hash") != "md5"
+    except (OSError, yaml.YAMLError, KeyError, IndexError, TypeError, AttributeError) as error:
         raise DataVersionError(f"{pointer}: not a readable DVC pointer file ({error})") from None
 
 
-def cache_object(md5: str, near: Path) -> Path | None:
-    """Where the repository's DVC cache keeps the file with `md5` (DVC 3 layout), or None outside a DVC repository."""
+def object_path(md5: str, *, legacy: bool) -> Path:
+    """An object's path inside DVC's cache: `files/md5/ab/cdef…`, or `ab/cdef…` for a DVC 2 hash."""
+    return (Path() if legacy else Path("files", "md5")) / md5[:2] / md5[2:]
+
+
+def cache_object(md5: str, near: Path, *, legacy: bool) -> Path | None:
+    """Where the repository's DVC cache keeps the file with `md5`, or None outside a DVC repository."""
     for folder in (near.resolve(), *near.resolve().parents):
         dvc_dir = folder / ".dvc"
         if dvc_dir.is_dir():
             config = configparser.ConfigParser()
             config.read([dvc_dir / "config", dvc_dir / "config.local"])
             cache = Path(config.get("cache", "dir", fallback="cache"))
-            return (dvc_dir / cache if not cache.is_absolute() else cache) / "files" / "md5" / md5[:2] / md5[2:]
+            return (dvc_dir / cache if not cache.is_absolute() else cache) / object_path(md5, legacy=legacy)
     return None
 
 
-def restore_command(source: Path, pointer: Path, md5: str) -> str:
+def restore_command(source: Path, pointer: Path, md5: str, *, legacy: bool = False) -> str:
     """The command that puts back the bytes the pointer records.
 
     From an intact cache copy, a relink. Otherwise the cache copy itself is corrupt (or gone), and
     `dvc pull` skips an object the cache already has and a file whose timestamp it knows: both go first.
     """
-    cached = cache_object(md5, source.parent)
-    if cached is not None and cached.is_file() and md5_of(cached.read_bytes()) == md5:
+    cached = cache_object(md5, source.parent, legacy=legacy)
+    hashed = legacy_md5_of if legacy else md5_of
+    if cached is not None and cached.is_file() and hashed(cached.read_bytes()) == md5:
         return f"uv run dvc checkout --relink {pointer}"
-    cached_name = f'"$(uv run dvc cache dir)/files/md5/{md5[:2]}/{md5[2:]}"'
+    cached_name = f'"$(uv run dvc cache dir)/{object_path(md5, legacy=legacy).as_posix()}"'
     return f"rm -f {cached_name} {source} && uv run dvc pull {pointer}"
 
 
 def check_version(source: Path, content: bytes) -> dict[str, Any]:
     """What was read (path, md5, size) and the pointer's md5; raises when DVC records other bytes."""
     md5, pointer = md5_of(content), pointer_of(source)
-    expected = recorded_md5(pointer)
-    if expected is not None and md5 != expected:
+    recorded = recorded_md5(pointer)
+    expected, legacy = recorded if recorded is not None else (None, False)
+    read = legacy_md5_of(content) if legacy else md5  # compared as the pointer's DVC version hashed
+    if expected is not None and read != expected:
         raise DataVersionError(
-            f"{source}: its bytes have md5 {md5}, but its DVC pointer {pointer} records {expected}: "
+            f"{source}: its bytes have md5 {read}, but its DVC pointer {pointer} records {expected}: "
             "this is not the data version git records (DVC trusts a file whose timestamp it knows, so "
             "`dvc status`, `dvc checkout` and `dvc pull` can miss it).\n"
             f"- If you changed the data on purpose, record it: `uv run dvc add {source}`, then `uv run dvc repro`.\n"
-            f"- If not, restore the recorded version: `{restore_command(source, pointer, expected)}`"
+            f"- If not, restore the recorded version: `{restore_command(source, pointer, expected, legacy=legacy)}`"
         )
     return {"path": str(source), "md5": md5, "size": len(content), "dvc_md5": expected}
 
