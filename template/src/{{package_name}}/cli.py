@@ -28,7 +28,7 @@ class NotReadyError(ProjectError):
 def run_validate(args: argparse.Namespace) -> str:
     from .pipeline.validate import validate_file
 
-    rows = validate_file(args.input, args.output)
+    rows = validate_file(args.input, args.output, args.lineage)
     return f"{args.input}: {rows} rows meet the data contract -> {args.output}"
 
 
@@ -52,7 +52,7 @@ def run_features(args: argparse.Namespace) -> str:
 def run_train(args: argparse.Namespace) -> str:
     from .pipeline.train import train_file
 
-    metadata = train_file(args.input, args.data_pointer, args.model_dir, load_project_config(), load_params().train)
+    metadata = train_file(args.input, args.data_lineage, args.model_dir, load_project_config(), load_params().train)
     threshold = metadata.get("decision_threshold")
     decided = f", decision threshold {threshold}" if threshold is not None else ""
     return f"trained model {metadata['version']} on {metadata['training_rows']} rows{decided} -> {args.model_dir}"
@@ -171,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate = commands.add_parser("validate", help="check raw data against the data contract")
     validate.add_argument("input", type=Path)
     validate.add_argument("--output", type=Path, required=True)
+    validate.add_argument("--lineage", type=Path, help="where to record the raw file's md5 for the model's lineage")
     validate.set_defaults(handler=run_validate)
 
     split = commands.add_parser("split", help="split validated rows into train and test sets")
@@ -186,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="fit the model and save it with its lineage")
     train.add_argument("input", type=Path, help="features file from the features stage")
-    train.add_argument("--data-pointer", type=Path, required=True, help="DVC pointer of the raw data (lineage)")
+    train.add_argument("--data-lineage", type=Path, required=True, help="the validate stage's record of the raw data")
     train.add_argument("--model-dir", type=Path, required=True)
     train.set_defaults(handler=run_train)
 
