@@ -7,8 +7,10 @@ changes files the team also edits, adds a question and renames a test module (wi
 that moves the team's copy first); 0.4.0 renames it again and adds a dependency. Projects
 generated at 0.1.0, and at 0.2.0, and edited the way a team would are updated across those
 releases, skipping one, and must come out with every edit kept or in a conflict, migrations run
-once and in order, and their own checks green once conflicts are resolved. Fast tests of the
-ownership policy, the hooks and the conflict check come first.
+once and in order, and their own checks green once conflicts are resolved. An answer change that
+would delete the team's files (the issue's `--data package_name=renamed_pkg`) is refused before
+anything changes, and the documented way (`git mv` the package, then update) carries every edit.
+Fast tests of the ownership policy, the hooks and the conflict check come first.
 """
 
 from __future__ import annotations
