@@ -45,8 +45,10 @@ class Template:
         self.settings = yaml.safe_load((root / "copier.yml").read_text(encoding="utf-8"))
         self.files_root = root / self.settings.get("_subdirectory", "")
         self.suffix = self.settings.get("_templates_suffix", ".jinja")
-        # File names, not HTML: copier renders them unescaped too.
-        environment = jinja2.Environment(undefined=jinja2.StrictUndefined)  # noqa: S701
+        # Copier's filters (a dependency of copier, so in its interpreter); file names, not HTML: unescaped.
+        environment = jinja2.Environment(  # noqa: S701
+            undefined=jinja2.StrictUndefined, extensions=["jinja2_ansible_filters.AnsibleCoreFiltersExtension"]
+        )
         self.files: list[tuple[str, list[jinja2.Template]]] = []
         for source in sorted(self.files_root.rglob("*")):
             relative = source.relative_to(self.files_root).as_posix()
