@@ -45,7 +45,7 @@ from ..telemetry.prediction_log import PredictionLog, PredictionRecord
 from .api import BatchPrediction, Prediction, PredictionRequest, answers_from, batch_request
 from .batching import RowBatcher
 from .loading import answer_example, api_keys, example_rows, preflight, resolve, traffic
-from .middleware import ApiKeyAuth, BodySizeLimit, replace_bentoml_timeout
+from .middleware import ApiKeyAuth, BodySizeLimit, ClientErrors, OpenApiDocument, replace_bentoml_timeout
 from .shadow import load_shadow, record_comparison, score_in_shadow, shadow_entry
 
 logger = logging.getLogger(__name__)
@@ -253,3 +253,5 @@ class ModelService:
 ModelService.add_asgi_middleware(BodySizeLimit, max_bytes=DEFINITION.max_body_bytes)
 if DEFINITION.api_key_auth:
     ModelService.add_asgi_middleware(ApiKeyAuth, load_keys=partial(api_keys, DEFINITION))
+ModelService.add_asgi_middleware(ClientErrors)  # answers and /docs.json agree: see `middleware`
+ModelService.add_asgi_middleware(OpenApiDocument, api_key_auth=DEFINITION.api_key_auth)
