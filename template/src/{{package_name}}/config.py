@@ -112,7 +112,8 @@ class Rollback(_Strict):
 class DataGovernance(_Strict):
     sources: str = Field(min_length=1)
     contains_personal_data: bool
-    redact_personal_data_in_logs: bool
+    # Written by releases up to 0.1.0 and accepted for them; no longer read: personal columns are always redacted.
+    redact_personal_data_in_logs: bool | None = None
     prediction_log_retention_days: int | None = Field(gt=0)
     regulatory_review_required: bool
 

@@ -146,9 +146,10 @@ def check_training_data(root: Path) -> Check:
 def check_personal_data(config: ProjectConfig) -> Check:
     """The contract's personal columns and the answer `data.contains_personal_data` must tell the same story.
 
-    Either way round a disagreement fails: personal columns under a `false` answer mean logs and
-    retention were set up for data without personal values; a `true` answer with no personal column
-    means redaction has nothing to redact, so the personal values sit in the logs in the clear.
+    Either way round a disagreement fails: personal columns under a `false` answer mean retention
+    and the governance documents were set up for data without personal values; a `true` answer with
+    no personal column means redaction has nothing to redact, so the personal values sit in the logs
+    in the clear.
     """
     personal = [column.name for column in columns_with_role(Role.PERSONAL)]
     answer = config.data.contains_personal_data
@@ -157,7 +158,7 @@ def check_personal_data(config: ProjectConfig) -> Check:
             "personal data declared",
             "FAIL",
             "contract.py marks personal columns, but ml-project.yaml says data.contains_personal_data: false: "
-            "set it (and data.redact_personal_data_in_logs) to true, or give those columns another role",
+            "set it to true (and data.prediction_log_retention_days), or give those columns another role",
             [f"{name}: Role.PERSONAL" for name in personal],
         )
     if answer and not personal:

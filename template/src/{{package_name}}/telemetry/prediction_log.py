@@ -10,8 +10,7 @@ A record (strict JSON, one object per line; no NaN or Infinity, NumPy values as 
 when one runs (see `shadow.py`); it is never what the caller got.
 
 `features` is the request row as received, with the contract's personal columns
-(`Role.PERSONAL`) replaced by "[REDACTED]" when `ml-project.yaml` sets
-`data.redact_personal_data_in_logs`.
+(`Role.PERSONAL`) always replaced by "[REDACTED]": no log holds personal data.
 
 Files: every process writes its own file, `predictions-<host>-<pid>.jsonl`, so BentoML's
 workers (and replicas sharing a volume) never interleave writes; a file over `max_bytes` is
@@ -408,10 +407,9 @@ def _int_from(environ: Mapping[str, str], name: str, default: int, *, minimum: i
 class PredictionLog:
     """Turns answers into log records, redacting personal columns, and hands them to a sink."""
 
-    def __init__(self, sink: PredictionSink, *, redact_personal_data: bool) -> None:
+    def __init__(self, sink: PredictionSink) -> None:
         self.sink = sink
         self.redacted_columns = frozenset(column.name for column in columns_with_role(Role.PERSONAL))
-        self.redact_personal_data = redact_personal_data
 
     @classmethod
     def from_config(cls, config: ProjectConfig, settings: PredictionLogSettings | None = None) -> PredictionLog:
@@ -423,13 +421,12 @@ class PredictionLog:
             settings.backups,
             retention_days=config.data.prediction_log_retention_days,
         )
-        return cls(sink, redact_personal_data=config.data.redact_personal_data_in_logs)
+        return cls(sink)
 
     def as_json(self, record: PredictionRecord) -> dict[str, Any]:
         """The JSON object logged for `record`."""
         features = dict(record.features)
-        if self.redact_personal_data:
-            features.update((name, REDACTED) for name in self.redacted_columns & features.keys())
+        features.update((name, REDACTED) for name in self.redacted_columns & features.keys())
         return {
             "request_id": record.request_id,
             "timestamp": record.timestamp.astimezone(UTC).isoformat(timespec="milliseconds"),
