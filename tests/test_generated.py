@@ -31,7 +31,14 @@ pytestmark = pytest.mark.slow
 # Answers about the code's authorship, not about who runs the model: readiness ignores them.
 IDENTITY_QUESTIONS = {"project_name", "package_name", "description", "author_name", "author_email"}
 # Server modules of the generated slow tier: a pipeline variant runs them only if it changes the service.
-LIVE_SERVER_TESTS = ("tests/test_http.py", "tests/test_versions_http.py", "tests/test_load.py")
+LIVE_SERVER_TESTS = (
+    "tests/test_http.py",
+    "tests/test_versions_http.py",
+    "tests/test_load.py",
+    "tests/test_openapi.py",
+    "tests/test_log_privacy.py",
+    "tests/test_readme.py",
+)
 OWN_DATA_SEED = 1  # not a shipped sample's seed: data "the team" brings, not the bundled sample
 
 
