@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pandera.errors
 import pandera.pandas as pa
+from pandera.engines import pandas_engine
 
 from .columns import Column, pandas_dtype
 from .contract import contract_columns
@@ -29,6 +30,8 @@ EXAMPLES_PER_LINE = 3
 EXAMPLE_CHARACTERS = 40
 # pandera's names for a value that cannot be converted to the column's type.
 TYPE_CHECKS = ("coerce_dtype", "dtype")
+# The columns of pandera's failure cases that the summary reads.
+FAILURE_CASE_COLUMNS = ["column", "check", "failure_case", "index"]
 
 
 class DataContractError(ProjectError):
@@ -85,12 +88,52 @@ def with_nulls(rows: pd.DataFrame, *, with_target: bool = True) -> pd.DataFrame:
     return rows.assign(**marked) if marked else rows
 
 
+def _undeclared_nulls(rows: pd.DataFrame, *, with_target: bool = True) -> pd.DataFrame:
+    """Text cells that a number or date type reads as missing but that are not in their column's `Column.nulls`
+    (e.g. 'nan', '-nan' or 'NaT'), as pandera failure cases of the type check: coercion would let them through."""
+    cases = []
+    for column in contract_columns(with_target=with_target):
+        values = rows.get(column.name)
+        if column.dtype is str or values is None or not pd.api.types.is_string_dtype(values.dtype):
+            continue
+        present = values.dropna()
+        if column.dtype is datetime:  # a quick pass: only cells that read as no date need a closer look
+            unread = pd.to_datetime(present, errors="coerce", utc=True, format="mixed").isna()
+        else:
+            unread = pd.to_numeric(present, errors="coerce").isna()
+        dtype = pandas_engine.Engine.dtype(pandas_dtype(column))
+        missing = [value for value in present[unread].unique() if _coerces_to_missing(dtype, value)]
+        failing = present[present.isin(missing)]
+        check = f"coerce_dtype('{pandas_dtype(column)}')"
+        failures = {"column": column.name, "check": check, "failure_case": failing, "index": failing.index}
+        cases.append(pd.DataFrame(failures))
+    return pd.concat(cases, ignore_index=True) if cases else pd.DataFrame(columns=FAILURE_CASE_COLUMNS)
+
+
+def _coerces_to_missing(dtype: Any, value: str) -> bool:
+    """Whether the schema's coercion to `dtype` turns `value` into a missing value."""
+    try:
+        return bool(dtype.coerce(pd.Series([value], dtype=object)).isna().all())
+    except (ValueError, TypeError, OverflowError):
+        return False  # not a value of the type: the schema's type check reports it
+
+
+def _checked(rows: pd.DataFrame, *, with_target: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`rows` validated against the schema, and every failure case (none when the rows pass)."""
+    marked = with_nulls(rows, with_target=with_target)
+    undeclared = _undeclared_nulls(marked, with_target=with_target)
+    try:
+        valid = data_schema(with_target=with_target).validate(marked, lazy=True)
+    except pandera.errors.SchemaErrors as errors:
+        return marked, pd.concat([errors.failure_cases, undeclared], ignore_index=True)
+    return valid, undeclared
+
+
 def validate(rows: pd.DataFrame, *, with_target: bool = True) -> pd.DataFrame:
     """Return `rows` coerced to the contract, or raise `DataContractError` naming each problem."""
-    try:
-        valid = data_schema(with_target=with_target).validate(with_nulls(rows, with_target=with_target), lazy=True)
-    except pandera.errors.SchemaErrors as errors:
-        raise DataContractError(_summarise(errors.failure_cases)) from None
+    valid, failure_cases = _checked(rows, with_target=with_target)
+    if not failure_cases.empty:
+        raise DataContractError(_summarise(failure_cases))
     if valid.empty:
         raise DataContractError("no rows: the header matches the contract but there are no data rows")
     return valid
@@ -99,13 +142,9 @@ def validate(rows: pd.DataFrame, *, with_target: bool = True) -> pd.DataFrame:
 def violating_rows(rows: pd.DataFrame, *, with_target: bool = True) -> np.ndarray:
     """Which rows break the contract, one flag per row, without raising (monitoring counts them)."""
     violating = np.zeros(len(rows), dtype=bool)
-    try:
-        data_schema(with_target=with_target).validate(
-            with_nulls(rows, with_target=with_target).reset_index(drop=True), lazy=True
-        )
-    except pandera.errors.SchemaErrors as errors:
-        failing = pd.to_numeric(errors.failure_cases["index"], errors="coerce").dropna().astype(int)
-        violating[failing.to_numpy()] = True
+    _, failure_cases = _checked(rows.reset_index(drop=True), with_target=with_target)
+    failing = pd.to_numeric(failure_cases["index"], errors="coerce").dropna().astype(int)
+    violating[failing.to_numpy()] = True
     return violating
 
 
@@ -167,12 +206,15 @@ def _column_lines(column: Column, cases: pd.DataFrame) -> list[str]:
 
     With `coerce=True` a value of the wrong type fails both `coerce_dtype` and `dtype`, and
     the value checks then fail on the uncoerced column as a whole: the type line says it
-    all. A null fails the type too; the null line counts it.
+    all. A null fails the type too; the null line counts it, unless the row's value is of the
+    wrong type (an undeclared spelling of a missing value such as 'nan' is both).
     """
     checks = cases["check"].astype(str)
     wrong_type = checks.str.startswith(TYPE_CHECKS)
     if wrong_type.any():
-        keep = (wrong_type & cases["failure_case"].notna()) | (checks == "not_nullable")
+        wrong_value = wrong_type & cases["failure_case"].notna()
+        missing = (checks == "not_nullable") & ~cases["index"].isin(cases.loc[wrong_value, "index"])
+        keep = wrong_value | missing
         cases, checks = cases[keep], checks[keep]
     wording = checks.map(lambda check: _wording(column, check))
     return [
