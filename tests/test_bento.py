@@ -124,22 +124,22 @@ def test_bento_installs_exactly_the_exported_lock(built: Built) -> None:
 
 
 @pytest.fixture(scope="module")
-def bento_bentoml(built: Built) -> Path:
-    """`bentoml` in a virtualenv installed from the Bento's requirements alone, as its image has it."""
+def bento_bin(built: Built) -> Path:
+    """The scripts folder of a virtualenv installed from the Bento's requirements alone, as its image has it."""
     python_version = yaml.safe_load((built.bento / "bento.yaml").read_text())["image"]["python_version"]
     venv = built.home / "bento-env"
     run(["uv", "venv", "--quiet", "--python", python_version, str(venv)], built.home, built.env)
     install = ["uv", "pip", "install", "--quiet", "--python", str(venv / "bin/python")]
     run([*install, "-r", str(built.bento / "env/python/requirements.txt")], built.home, built.env)
-    return venv / "bin/bentoml"
+    return venv / "bin"
 
 
 @pytest.mark.slow
-def test_bento_serves_from_the_store_with_only_its_own_requirements(built: Built, bento_bentoml: Path) -> None:
+def test_bento_serves_from_the_store_with_only_its_own_requirements(built: Built, bento_bin: Path) -> None:
     body = example_request(built.project, built.env)
     promoted = json.loads((built.project / "models/registry/promoted.json").read_text())["promoted"]
     port = free_port()
-    command = [str(bento_bentoml), "serve", built.tag, "--host", "127.0.0.1", "--port", str(port)]
+    command = [str(bento_bin / "bentoml"), "serve", built.tag, "--host", "127.0.0.1", "--port", str(port)]
     outside = built.home / "elsewhere"  # nothing of the project's checkout is importable from here
     outside.mkdir()
     with running_server(command, outside, built.env, port, built.home / "bento-serve.log") as url:
@@ -164,7 +164,7 @@ def corrupt_registry(built: Built, destination: Path) -> Path:
 @pytest.mark.slow
 @pytest.mark.parametrize("as_image", [False, True], ids=["bentoml serve TAG", "as its image runs it"])
 def test_bento_that_cannot_load_its_model_exits_with_the_reason_before_any_worker_starts(
-    built: Built, bento_bentoml: Path, as_image: bool, tmp_path: Path
+    built: Built, bento_bin: Path, as_image: bool, tmp_path: Path
 ) -> None:
     """The default variant's `service.fallback` is `error`: no worker respawning forever, an exit a pod shows.
 
@@ -177,7 +177,7 @@ def test_bento_that_cannot_load_its_model_exits_with_the_reason_before_any_worke
         env["BENTOML_CONTAINERIZED"] = "true"
         target, cwd = str(built.bento), built.bento
     token, log = uuid.uuid4().hex, tmp_path / "serve.log"
-    command = [str(bento_bentoml), "serve", target, "--host", "127.0.0.1", "--port", str(free_port())]
+    command = [str(bento_bin / "bentoml"), "serve", target, "--host", "127.0.0.1", "--port", str(free_port())]
     started = time.monotonic()
     with log.open("w") as output:
         process = subprocess.Popen(

