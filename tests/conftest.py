@@ -61,6 +61,22 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("s3_variant", chosen, ids=[variant.name for variant in chosen], scope="module")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Group tests for xdist (`--dist loadgroup`): by file, and by variant within a per-variant file.
+
+    A generated variant's tests share its module-scoped project, so they stay together; different
+    variants' slow checks (minutes each) can then run on both workers instead of one.
+    """
+    for item in items:
+        group = item.nodeid.partition("::")[0]
+        callspec = getattr(item, "callspec", None)
+        params = callspec.params if callspec else {}
+        variant = params.get("generated_variant", params.get("pipeline_variant"))
+        if isinstance(variant, Variant):
+            group += f"[{variant.name}]"
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """A run that selects no test is a failure: an empty suite proves nothing."""
     if not session.items:
