@@ -460,7 +460,14 @@ def test_leftover_check_fails_on_unmerged_paths(tmp_path: Path) -> None:
     (project / "a.txt").write_text("ours\n")
     git(project, "commit", "-q", "-am", "ours")
     subprocess.run(["git", "merge", "-q", "other"], cwd=project, capture_output=True, check=False)
-    assert "unmerged path: a.txt" in leftovers(project).stdout
+    result = leftovers(project)
+    # git lists an unmerged file once per merge stage; each leftover is reported once all the same.
+    assert result.stdout.splitlines() == [
+        "unmerged path: a.txt",
+        "conflict marker: a.txt:1",  # <<<<<<< HEAD
+        "conflict marker: a.txt:5",  # >>>>>>> other
+    ]
+    assert result.stderr.startswith("3 merge leftover(s).")
 
 
 # ─── Fixture releases of the template ────────────────────────────────────────────────────────

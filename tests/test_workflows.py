@@ -31,7 +31,6 @@ WORKFLOWS = ".github/workflows"
 # actionlint, shellcheck, check-jsonschema, zizmor and copier come with the dev environment
 TOOLS = Path(sys.executable).parent
 TEMPLATE_WORKFLOWS = ROOT / "template" / WORKFLOWS
-LEFTOVERS_SCRIPT = ROOT / "template" / ".github" / "scripts" / "check_update_leftovers.py"
 TEMPLATE_TESTS = Path(__file__).parent
 # A token that is a subcommand or a tool name, not an option, path or shell variable.
 WORD = re.compile(r"[a-z][a-z0-9_-]*")
@@ -304,31 +303,6 @@ def test_the_prediction_log_step_fetches_a_synced_log_folder(render_variant, tmp
 def git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, **GIT_IDENTITY}
     return subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=check)
-
-
-def test_leftover_check_reports_each_leftover_of_a_conflicted_merge_once(tmp_path: Path) -> None:
-    """A conflicted file is listed by git once per merge stage; the check reads it once."""
-    (tmp_path / "a.txt").write_text("base\n")
-    git(tmp_path, "init", "-q", "-b", "main")
-    git(tmp_path, "add", "a.txt")
-    git(tmp_path, "commit", "-q", "-m", "base")
-    git(tmp_path, "switch", "-q", "-c", "theirs")
-    (tmp_path / "a.txt").write_text("theirs\n")
-    git(tmp_path, "commit", "-q", "-am", "theirs")
-    git(tmp_path, "switch", "-q", "main")
-    (tmp_path / "a.txt").write_text("ours\n")
-    git(tmp_path, "commit", "-q", "-am", "ours")
-    assert git(tmp_path, "merge", "-q", "theirs", check=False).returncode == 1  # a real conflict
-    result = subprocess.run(
-        [sys.executable, str(LEFTOVERS_SCRIPT)], cwd=tmp_path, capture_output=True, text=True, check=False
-    )
-    assert result.returncode == 1
-    assert result.stdout.splitlines() == [
-        "unmerged path: a.txt",
-        "conflict marker: a.txt:1",  # <<<<<<< HEAD
-        "conflict marker: a.txt:5",  # >>>>>>> theirs
-    ]
-    assert result.stderr.startswith("3 merge leftover(s).")
 
 
 def update_step(project: Path) -> tuple[str, dict[str, str]]:
