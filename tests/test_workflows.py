@@ -30,6 +30,7 @@ from tools.variants import ROOT, Variant, load_variants
 WORKFLOWS = ".github/workflows"
 # actionlint, shellcheck, check-jsonschema, zizmor and copier come with the dev environment
 TOOLS = Path(sys.executable).parent
+
 TEMPLATE_WORKFLOWS = ROOT / "template" / WORKFLOWS
 TEMPLATE_TESTS = Path(__file__).parent
 # A token that is a subcommand or a tool name, not an option, path or shell variable.
@@ -37,6 +38,13 @@ WORD = re.compile(r"[a-z][a-z0-9_-]*")
 SHELL_OPERATOR_CHARS = "();<>|&"  # what shlex's punctuation_chars splits off: the end of a command
 # A generated test module that imports `<package>.cli` or runs `python -m <package>.cli`.
 CLI_REFERENCE = re.compile(r"\.cli\b")
+
+
+def zizmor() -> str:
+    """zizmor beside this interpreter, else on PATH: a binary-only wheel, so `uv run --with …` (the
+    oldest-copier pass of .ci/run) leaves it out of its overlay, whose PATH holds the project's environment."""
+    beside = TOOLS / "zizmor"
+    return str(beside) if beside.exists() else shutil.which("zizmor") or str(beside)
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +74,7 @@ def test_workflows_pass_actionlint_with_shellcheck(workflow_files: dict[str, lis
 
 def zizmor_findings(paths: list[str], min_severity: str = "medium") -> list[str]:
     """zizmor's offline findings at `min_severity` or above, one `ident severity file:line` each."""
-    command = [str(TOOLS / "zizmor"), "--offline", "--format", "json", "--min-severity", min_severity, *paths]
+    command = [zizmor(), "--offline", "--format", "json", "--min-severity", min_severity, *paths]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     # Exit codes: 0 nothing at min_severity or above, 10-14 findings (by highest severity), else a tool failure.
     assert result.returncode == 0 or result.returncode >= 10, result.stderr
