@@ -1,0 +1,179 @@
+"""What every request to the model goes through, whatever framework serves it.
+
+`Answering` loads what `ml-project.yaml` says to serve (the promoted version, or the fallback
+policy, and a shadow candidate), predicts rows in one call (`score`), and writes the
+prediction log and the Prometheus counters for each answer (`record`). `answer` does both for
+one request, batched with concurrent ones (`batching`). The BentoML service (`service.py`) is
+a thin layer over it, and the Shipshape repository's serving benchmark puts the same object
+behind FastAPI and LitServe, so the frameworks are compared doing the same work.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from bentoml.exceptions import ServiceUnavailable
+from threadpoolctl import ThreadpoolController
+
+from ..config import ServiceSettings, load_project_config
+from ..registry.store import Registry, served_registry_path
+from ..telemetry.observability import FallbackReason, record_predictions
+from ..telemetry.prediction_log import PredictionLog, PredictionRecord
+from .api import Prediction, answers_from
+from .batching import RowBatcher
+from .loading import ServedModel, answer_example, example_rows, resolve, traffic
+from .shadow import ShadowSetup, load_shadow, record_comparison, score_in_shadow, shadow_entry
+
+logger = logging.getLogger(__name__)
+
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RowScore:
+    """One row's answer, why it is a fallback (if it is), and the shadow candidate's answer (if any)."""
+
+    answer: Prediction
+    fallback_reason: FallbackReason | None
+    shadow: Prediction | None
+
+
+class Answering:
+    """Scores rows with the served model (or the fallback policy), logs and counts every answer."""
+
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        served: ServedModel,
+        shadow_setup: ShadowSetup,
+        prediction_log: PredictionLog,
+        *,
+        classification: bool,
+    ) -> None:
+        self.settings = settings
+        self.served = served
+        self.shadow_setup = shadow_setup
+        self.prediction_log = prediction_log
+        self.classification = classification
+        # Created after the model loaded its OpenMP runtime; limiting through one controller
+        # avoids rescanning loaded libraries in every new thread.
+        self.threadpools = ThreadpoolController()
+        batch_wait = traffic(settings)["batch_wait"]
+        self.batcher = RowBatcher(self.score, max_rows=settings.max_batch_rows, max_wait=batch_wait)
+
+    @classmethod
+    def start(cls) -> Answering:
+        """What `ml-project.yaml` says to serve, loaded from the served registry and warmed up."""
+        config = load_project_config()
+        registry = Registry(served_registry_path())
+        served = resolve(registry, config.service)
+        if served.is_fallback:
+            logger.warning("serving in fallback: %s", served.fallback_reason)
+        shadow_setup = load_shadow(registry, served.version)
+        if shadow_setup.problem:
+            logger.warning("no shadow model: %s", shadow_setup.problem)
+        answering = cls(
+            config.service,
+            served,
+            shadow_setup,
+            PredictionLog.from_config(config),
+            classification=config.problem_type.is_classification,
+        )
+        answering.warm_up()
+        return answering
+
+    def single_openmp_thread(self) -> None:
+        """One OpenMP thread for the predictions of the calling thread (the event loop's).
+
+        For a few rows a second thread only spins: one thread halved CPU per request in the
+        benchmark (Shipshape's benchmarks/README.md). The limit is per thread; predictions run on
+        the event loop's thread (see `batching`), the one that starts the service.
+        """
+        self.threadpools.limit(limits=1, user_api="openmp")
+
+    def warm_up(self) -> None:
+        """Predict the contract's example row once (with the shadow too), so no request pays for lazy imports."""
+        if self.served.model is not None:
+            self.single_openmp_thread()
+            answer_example(self.served.model, self.served.metadata)
+            if self.shadow_setup.shadow is not None:
+                self.shadow_setup.shadow.answers(example_rows())
+
+    @property
+    def ready(self) -> bool:
+        """True once a model (or, under rule_based, the configured default) can answer."""
+        return self.served.model is not None or self.settings.fallback == "rule_based"
+
+    async def answer(self, rows: list[Row], request_id: str) -> list[Prediction]:
+        """One request's answers: predicted with concurrent requests' rows, then logged and counted."""
+        started = time.perf_counter()
+        scored = await self.batcher.submit(rows)
+        return self.record(rows, scored, request_id=request_id, latency_ms=(time.perf_counter() - started) * 1000)
+
+    def record(
+        self, rows: list[Row], scored: list[RowScore], *, request_id: str, latency_ms: float
+    ) -> list[Prediction]:
+        """Log and count one request's answers under its id; returns the answers."""
+        self.prediction_log.write(
+            [
+                PredictionRecord(
+                    request_id=request_id if len(rows) == 1 else f"{request_id}-{index}",
+                    model_version=row_score.answer.model_version,
+                    features=row,
+                    prediction=row_score.answer.prediction,
+                    probabilities=row_score.answer.probabilities,
+                    latency_ms=latency_ms,
+                    fallback=row_score.answer.fallback,
+                    shadow=shadow_entry(row_score.shadow) if row_score.shadow else None,
+                )
+                for index, (row, row_score) in enumerate(zip(rows, scored, strict=True))
+            ]
+        )
+        reason = scored[0].fallback_reason
+        record_predictions(
+            [row_score.answer.prediction for row_score in scored],
+            fallback=reason is not None,
+            classification=self.classification,
+            fallback_reason=reason,
+        )
+        return [row_score.answer for row_score in scored]
+
+    def score(self, rows: list[Row]) -> list[RowScore]:
+        """Every row's answer, with the shadow's beside it: one prediction call for all of `rows`."""
+        answers, reason = self.predict_or_fall_back(rows)
+        shadow_answers = self.shadow_answers(rows, answers) or [None] * len(rows)
+        return [RowScore(answer, reason, shadow) for answer, shadow in zip(answers, shadow_answers, strict=True)]
+
+    def shadow_answers(self, rows: list[Row], answers: list[Prediction]) -> list[Prediction] | None:
+        """The shadow candidate's answers for the log, compared in the metrics; None without a shadow."""
+        shadow = self.shadow_setup.shadow
+        if shadow is None:
+            return None
+        shadow_answers = score_in_shadow(shadow, rows)
+        record_comparison(answers, shadow_answers, classification=self.classification)
+        return shadow_answers
+
+    def predict_or_fall_back(self, rows: list[Row]) -> tuple[list[Prediction], FallbackReason | None]:
+        """The model's answers, or the fallback policy's, with the reason for a fallback."""
+        if self.served.model is None:
+            return [self.rule_based_answer() for _ in rows], FallbackReason.MODEL_UNAVAILABLE
+        try:
+            answers = answers_from(self.served.model, self.served.metadata, rows, fallback=self.served.is_fallback)
+        except Exception:  # a model that fails at prediction time: the fallback policy decides
+            logger.exception("the model failed to predict")
+            if self.settings.fallback == "rule_based":
+                return [self.rule_based_answer() for _ in rows], FallbackReason.PREDICTION_ERROR
+            raise ServiceUnavailable("the model failed to predict; see the service log") from None
+        return answers, FallbackReason.LAST_GOOD if self.served.is_fallback else None
+
+    def rule_based_answer(self) -> Prediction:
+        value = self.settings.fallback_prediction
+        assert value is not None  # noqa: S101 - serving.resolve refuses rule_based without it
+        return Prediction(prediction=value, model_version="rule-based", fallback=True)
+
+    def close(self) -> None:
+        """Write out buffered prediction records."""
+        self.prediction_log.close()
