@@ -50,14 +50,20 @@ def processes_marked(token: str) -> list[int]:
     return pids
 
 
-def stop_marked(token: str, grace_seconds: float = 10) -> None:
-    """SIGTERM every marked process, then SIGKILL whatever is left after `grace_seconds`."""
-    for sig, wait in ((signal.SIGTERM, grace_seconds), (signal.SIGKILL, 5)):
-        for pid in processes_marked(token):
+def signal_marked(token: str, *signals: signal.Signals) -> None:
+    """Send `signals`, in order, to every marked process."""
+    for pid in processes_marked(token):
+        for sig in signals:
             try:
                 os.kill(pid, sig)
             except ProcessLookupError:
-                continue
+                break
+
+
+def stop_marked(token: str, grace_seconds: float = 10) -> None:
+    """SIGTERM every marked process (and SIGCONT, should it be paused), then SIGKILL whatever is left."""
+    for signals, wait in (((signal.SIGTERM, signal.SIGCONT), grace_seconds), ((signal.SIGKILL,), 5)):
+        signal_marked(token, *signals)
         deadline = time.monotonic() + wait
         while processes_marked(token) and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -101,6 +107,30 @@ class Server:
     url: str
     token: str
 
+    def pids(self) -> list[int]:
+        return processes_marked(self.token)
+
+    def pause(self) -> None:
+        """Stop every process of the server (SIGSTOP): a paused server takes no CPU from one under load."""
+        signal_marked(self.token, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        signal_marked(self.token, signal.SIGCONT)
+
+    def cpus(self) -> set[frozenset[int]]:
+        """The CPU sets the server's processes may run on (one per distinct affinity)."""
+        return {frozenset(os.sched_getaffinity(pid)) for pid in self.pids() if Path(f"/proc/{pid}").exists()}
+
+    def rss_bytes(self) -> int:
+        """Resident memory of every process of the server, summed (pages shared after a fork count in each)."""
+        pages = 0
+        for pid in self.pids():
+            try:
+                pages += int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+            except OSError:
+                continue
+        return pages * os.sysconf("SC_PAGE_SIZE")
+
     def cpu_seconds(self) -> float:
         """CPU time (user + system) used so far by every process of the server."""
         ticks = 0
@@ -115,9 +145,15 @@ class Server:
 
 @contextmanager
 def started_server(
-    command: list[str], cwd: Path, env: Mapping[str, str], port: int, log: Path, timeout: float = 120
+    command: list[str],
+    cwd: Path,
+    env: Mapping[str, str],
+    port: int,
+    log: Path,
+    timeout: float = 120,
+    ready: str = "/readyz",
 ) -> Iterator[Server]:
-    """Run `command` until the block ends; yields the server once its `/readyz` answers 200."""
+    """Run `command` until the block ends; yields the server once `ready` (a path) answers 200."""
     token = uuid.uuid4().hex
     with log.open("w") as output:
         marked = {**env, MARKER: token}
@@ -126,7 +162,7 @@ def started_server(
         )
     server = Server(f"http://127.0.0.1:{port}", token)
     try:
-        wait_until_ready(f"{server.url}/readyz", process, log, timeout)
+        wait_until_ready(f"{server.url}{ready}", process, log, timeout)
         yield server
     finally:
         stop_marked(token)
