@@ -84,14 +84,15 @@ def bench(session: nox.Session) -> None:
         first_green,
         machine,
         monitor_benchmark,
+        peers_benchmark,
         render_ratio,
-        serve_benchmark,
     )
 
     quick = "--quick" in session.posargs
     scratch = ROOT / "build" / ("bench-quick" if quick else "bench")
     docs = scratch / "docs" if quick else ROOT / "docs"
     load = ["--warmup", "1", "--duration", "3"] if quick else []
+    soak = ["--soak", "3"] if quick else []
     window = ["--rows", "20000", "--repeats", "1"] if quick else []
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
@@ -102,8 +103,8 @@ def bench(session: nox.Session) -> None:
     session.log("time to first green, with bytecode caching")
     project = scratch / "warm"
     results["first_green_bytecode_cached"] = first_green(with_bytecode, project)
-    session.log("serving benchmark (BentoML against FastAPI; about 5 minutes)")
-    results["serve"] = serve_benchmark(project, with_bytecode, docs / "benchmarks" / "serve", *load)
+    session.log("serving benchmark (the service against FastAPI and LitServe; about 18 minutes, 5 with --quick)")
+    results["serve"] = peers_benchmark(project, with_bytecode, docs / "benchmarks" / "serve", *load, *soak)
     session.log("timeout A/B (BentoML's middleware against the service's; about 2 minutes)")
     ab_summaries = docs / "benchmarks" / "ab-timeout"
     results["ab_timeout"] = ab_timeout_benchmark(project, with_bytecode, ab_summaries, scratch / "ab-timeout", *load)

@@ -167,13 +167,14 @@ def write_report(results: Mapping[str, Any], docs_dir: Path) -> Path:
     ]
     if "serve" in results:
         lines += [
-            "## The generated service against a bare FastAPI app",
+            "## The generated service against FastAPI and LitServe",
             "",
             "`benchmarks/serve.py` (in this repo, not shipped to projects) run against the first-green",
-            "project: its BentoML service and `benchmarks/baseline_app.py`, a bare FastAPI app serving the",
-            "same model file through the same request model and prediction function, with the same number",
-            "of worker processes, loaded by `hey` on loopback. Raw output: `docs/benchmarks/serve/`. What",
-            "the service changes and why, with the A/B runs behind each change, is in `benchmarks/README.md`.",
+            "project: its BentoML service and three peers built on the same answering code",
+            "(`benchmarks/peers/`: FastAPI, FastAPI with the service's batching, LitServe with its own),",
+            "each doing the service's per-request work and once bare, all on the same CPUs with as many",
+            "inference processes, interleaved, loaded by `hey` on loopback. Raw output: `docs/benchmarks/serve/`.",
+            "What the service changes and why, with the A/B runs behind each change, is in `benchmarks/README.md`.",
             "",
             *demoted(results["serve"]),
             "",

@@ -1,6 +1,6 @@
 """Benchmarks a user feels: render time against copier's floor and time to first green, step by
 step; then the maintainers' benchmarks in `benchmarks/` run against the first-green project:
-serving against a bare FastAPI app, the BentoML timeout A/B, and monitoring on 1M rows.
+serving against FastAPI and LitServe peers, the BentoML timeout A/B, and monitoring on 1M rows.
 
 Run with `uv run nox -s bench` (it writes docs/benchmarks.md through `tools.bench_report`).
 Render figures are medians of repeated runs on this machine; ratios measured in the same run
@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
@@ -28,6 +30,8 @@ from tools.variants import ROOT
 
 COPIER = [sys.executable, "-m", "copier"]
 BENCHMARKS_DIR = ROOT / "benchmarks"
+SERVE_PEER_PACKAGES = ("litserve==0.2.19",)  # installed beside the project's environment for the serving peers
+SERVE_BATCH_ROWS = (32, 1000)  # rows per /predict_batch request in the serving benchmark
 AB_TIMEOUT_SERVICES = {  # the A/B of benchmarks/README.md: one change, BentoML's timeout middleware
     "a-bentoml-timeout": "ab_bentoml_timeout:ModelService",
     "b-request-timeout": None,  # the project's own service
@@ -98,39 +102,63 @@ def first_green(env: Mapping[str, str], project: Path) -> dict[str, float]:
 
 
 def ensure_load_generator() -> str:
-    """`hey` (or `wrk`) for the serving benchmark; installed from Debian's packages when running as root."""
-    for name in ("hey", "wrk"):
-        if found := shutil.which(name):
-            return found
+    """`hey` for the serving benchmark; installed from Debian's packages when running as root."""
+    if found := shutil.which("hey"):
+        return found
     if os.geteuid() == 0 and shutil.which("apt-get"):
         subprocess.run(["apt-get", "install", "-y", "-qq", "hey"], check=True, capture_output=True)
         if found := shutil.which("hey"):
             return found
-    raise RuntimeError("the serving benchmark needs `hey` or `wrk`: install one (`apt-get install hey`) and rerun")
+    raise RuntimeError("the serving benchmark needs `hey`: install it (`apt-get install hey`) and rerun")
 
 
-def run_benchmark(project: Path, env: Mapping[str, str], script: str, *args: str) -> str:
-    """Run `benchmarks/<script>` in `project`'s environment against it; return what it printed."""
-    command = ["uv", "run", "--project", str(project), "--frozen", "python", str(BENCHMARKS_DIR / script)]
-    command += ["--project", str(project), *args]
+def run_benchmark(
+    project: Path, env: Mapping[str, str], script: str, *args: str, packages: tuple[str, ...] = ()
+) -> str:
+    """Run `benchmarks/<script>` in `project`'s environment (plus `packages`) against it; return what it printed."""
+    command = ["uv", "run", "--project", str(project), "--frozen", *(f"--with={package}" for package in packages)]
+    command += ["python", str(BENCHMARKS_DIR / script), "--project", str(project), *args]
     result = subprocess.run(command, cwd=project, env=project_env(env), capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"benchmarks/{script} exited with {result.returncode}:\n{result.stderr[-3000:]}")
     return result.stdout
 
 
+@contextmanager
+def batch_rows_allowed(project: Path, rows: int) -> Iterator[None]:
+    """`service.max_batch_rows` in `project`'s ml-project.yaml raised to `rows` (if lower) until the block ends."""
+    config = project / "ml-project.yaml"
+    text = config.read_text(encoding="utf-8")
+    pattern = re.compile(r"^(  max_batch_rows: )(\d+)", re.MULTILINE)
+    found = pattern.search(text)
+    if found is None:
+        raise RuntimeError(f"no service.max_batch_rows in {config}")
+    if int(found[2]) < rows:
+        config.write_text(pattern.sub(rf"\g<1>{rows}", text, count=1), encoding="utf-8")
+    try:
+        yield
+    finally:
+        config.write_text(text, encoding="utf-8")
+
+
 def serve_benchmark(project: Path, env: Mapping[str, str], raw_dir: Path, *args: str) -> str:
-    """`benchmarks/serve.py` against `project`; returns its summary.
+    """`benchmarks/serve.py` against `project`, with the LitServe peer installed; returns its summary.
 
     Its raw output and `summary.md` go to `raw_dir`, replacing what was there; the servers'
     access logs are dropped.
     """
     ensure_load_generator()
     shutil.rmtree(raw_dir, ignore_errors=True)
-    run_benchmark(project, env, "serve.py", "--raw", str(raw_dir), *args)
+    run_benchmark(project, env, "serve.py", "--raw", str(raw_dir), *args, packages=SERVE_PEER_PACKAGES)
     for log in raw_dir.glob("*.log"):
         log.unlink()
     return (raw_dir / "summary.md").read_text(encoding="utf-8")
+
+
+def peers_benchmark(project: Path, env: Mapping[str, str], raw_dir: Path, *args: str) -> str:
+    """The service against its FastAPI and LitServe peers, with `project` allowing the largest batch requests."""
+    with batch_rows_allowed(project, max(SERVE_BATCH_ROWS)):
+        return serve_benchmark(project, env, raw_dir, "--batch-rows", ",".join(map(str, SERVE_BATCH_ROWS)), *args)
 
 
 def ab_timeout_benchmark(
@@ -144,7 +172,7 @@ def ab_timeout_benchmark(
     summaries = {}
     for name, service in AB_TIMEOUT_SERVICES.items():
         choice = ["--service", service] if service else []
-        load = ["--apps", "bentoml", "--connections", "16", *choice, *args]
+        load = ["--apps", "bentoml", "--connections", "16", "--batch-rows", "32", "--soak", "0", *choice, *args]
         summaries[name] = serve_benchmark(project, env, scratch / name, *load)
         (summaries_dir / f"{name}.md").write_text(summaries[name], encoding="utf-8")
     return summaries
