@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from functools import cache
 from typing import Annotated, Any, Literal
 
+import numpy as np
 import pandas as pd
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, create_model
 from pydantic_core import PydanticCustomError
@@ -18,16 +20,26 @@ from .contract import contract_columns
 def frame_from_records(records: list[dict[str, Any]]) -> pd.DataFrame:
     """Rows already checked by the request model, typed as `validate` would type them.
 
-    Built column by column, each typed once: a quarter faster for the service's one-row
-    requests than building a frame and converting it.
+    Built from one typed array per column: half the cost of a Series per column for the
+    service's small requests (pandas aligns every Series' index when it builds the frame).
     """
-    columns = {}
+    columns: dict[str, Any] = {}
     for column in contract_columns(with_target=False):
-        values: Any = [record.get(column.name) for record in records]
+        values: list[Any] = [record.get(column.name) for record in records]
+        dtype = _array_dtype(column)
         if column.dtype is datetime:  # requests may carry offsets; the contract is naive UTC
-            values = pd.to_datetime(values, utc=True).tz_localize(None)
-        columns[column.name] = pd.Series(values, dtype=pandas_dtype(column))
+            columns[column.name] = pd.to_datetime(values, utc=True).tz_localize(None).to_numpy(dtype=dtype)
+        elif isinstance(dtype, np.dtype):
+            columns[column.name] = np.asarray(values, dtype=dtype)
+        else:
+            columns[column.name] = pd.array(values, dtype=dtype)
     return pd.DataFrame(columns)
+
+
+@cache
+def _array_dtype(column: Column) -> Any:
+    """The column's pandas dtype object: resolving its name took a tenth of a one-row request."""
+    return pd.api.types.pandas_dtype(pandas_dtype(column))
 
 
 # Timestamps pandas can hold as nanoseconds span 1677-09-21 to 2262-04-11; stay inside them,
@@ -41,6 +53,7 @@ TIMESTAMP_PATTERN = (
     r"-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
     r"([Tt ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,9})?)?([Zz]|[+-]([01][0-9]|2[0-3]):?[0-5][0-9])?)?$"
 )
+TIMESTAMP_FORMAT = re.compile(TIMESTAMP_PATTERN)
 TIMESTAMP_TEXT = "an ISO 8601 date or date-time (UTC unless it gives an offset) from 1678-01-01 to 2261-12-31"
 
 
@@ -50,7 +63,7 @@ def _iso_8601(value: Any) -> Any:
         return value
     if not isinstance(value, str):
         raise PydanticCustomError("timestamp_type", f"Input should be {TIMESTAMP_TEXT}")
-    if not re.fullmatch(TIMESTAMP_PATTERN, value):
+    if not TIMESTAMP_FORMAT.fullmatch(value):
         raise PydanticCustomError("timestamp_format", f"Input should be {TIMESTAMP_TEXT}")
     return value
 

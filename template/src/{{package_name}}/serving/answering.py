@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from bentoml.exceptions import ServiceUnavailable
@@ -117,6 +118,7 @@ class Answering:
         self, rows: list[Row], scored: list[RowScore], *, request_id: str, latency_ms: float
     ) -> list[Prediction]:
         """Log and count one request's answers under its id; returns the answers."""
+        answered_at = datetime.now(UTC)
         self.prediction_log.write(
             [
                 PredictionRecord(
@@ -127,6 +129,7 @@ class Answering:
                     probabilities=row_score.answer.probabilities,
                     latency_ms=latency_ms,
                     fallback=row_score.answer.fallback,
+                    timestamp=answered_at,
                     shadow=shadow_entry(row_score.shadow) if row_score.shadow else None,
                 )
                 for index, (row, row_score) in enumerate(zip(rows, scored, strict=True))

@@ -66,14 +66,19 @@ def answers_from(
     """The model's answer for each validated row."""
     predictions = predict(model, metadata, model_inputs(frame_from_records(rows)))
     version = str(metadata.get("version"))
-    answers = []
-    for index, value in enumerate(predictions.values):
-        probabilities = None
-        if predictions.probabilities is not None and predictions.classes is not None:
-            scores = zip(predictions.classes, predictions.probabilities[index], strict=True)
-            probabilities = {str(plain(label)): float(p) for label, p in scores}
-        answer = Prediction(
-            prediction=plain(value), probabilities=probabilities, model_version=version, fallback=fallback
+    values = predictions.values.tolist()  # Python values, as JSON carries them
+    if predictions.probabilities is None or predictions.classes is None:
+        return [
+            Prediction(prediction=value, probabilities=None, model_version=version, fallback=fallback)
+            for value in values
+        ]
+    labels = [str(plain(label)) for label in predictions.classes]
+    return [
+        Prediction(
+            prediction=value,
+            probabilities=dict(zip(labels, probabilities, strict=True)),
+            model_version=version,
+            fallback=fallback,
         )
-        answers.append(answer)
-    return answers
+        for value, probabilities in zip(values, predictions.probabilities.tolist(), strict=True)
+    ]

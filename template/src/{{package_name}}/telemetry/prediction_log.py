@@ -21,8 +21,9 @@ that are deleted, by each writer at start-up and hourly (or by `prune_prediction
 scheduled job): retention works on whole files, so at low traffic a lower `max_bytes` bounds
 a record's age more tightly.
 
-Writes are buffered: the caller serialises a record and appends it to a list under a lock
-(~0.02 ms); a background thread writes the buffer out every `FLUSH_INTERVAL_SECONDS`, or as
+Writes are buffered: the caller serialises a record (with pydantic-core's JSON encoder, about
+eight times faster than walking it in Python for `json.dumps`) and appends it to a list under a
+lock; a background thread writes the buffer out every `FLUSH_INTERVAL_SECONDS`, or as
 soon as `FLUSH_EVERY_RECORDS` are waiting, and `close` writes the rest. So no request waits
 on the disk or a rotation, and a crashed worker loses at most about a second of records.
 Close the log in the service's `@bentoml.on_shutdown` hook: a BentoML worker ends by
@@ -58,6 +59,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+from pydantic_core import to_json
 
 from ..config import ConfigError, ProjectConfig
 from ..core.columns import Role
@@ -218,7 +220,7 @@ class JsonlSink:
         self._flush_every, self._flush_interval = flush_every, flush_interval
         self._lock = threading.Lock()  # guards the buffer: held for microseconds
         self._io_lock = threading.Lock()  # guards the file: held while writing, rotating, pruning
-        self._buffer: list[str] = []
+        self._buffer: list[bytes] = []
         self._dropped = 0
         self._closed = False
         self._wake = threading.Event()
@@ -230,8 +232,8 @@ class JsonlSink:
         atexit.register(self.close)
 
     def write(self, records: Sequence[Mapping[str, Any]]) -> None:
-        """Buffer `records`; raises ValueError for a value strict JSON cannot carry."""
-        lines = [json.dumps(record, allow_nan=False, separators=(",", ":")) + "\n" for record in records]
+        """Buffer `records` as strict JSON lines: NaN and ±inf become null, other values as `json_ready` has them."""
+        lines = [to_json(record, inf_nan_mode="null", fallback=json_ready) + b"\n" for record in records]
         with self._lock:
             if self._closed:
                 raise ValueError(f"{self.path}: the prediction log is closed")
@@ -286,7 +288,7 @@ class JsonlSink:
         self._open()
 
     def _write_out(self, lines: list[str]) -> None:
-        data = "".join(lines).encode("ascii")  # json.dumps escapes everything else
+        data = b"".join(lines)
         try:
             self._reopen_if_gone()
             if self._size and self._size + len(data) > self.max_bytes:
@@ -423,24 +425,32 @@ class PredictionLog:
         )
         return cls(sink)
 
-    def as_json(self, record: PredictionRecord) -> dict[str, Any]:
-        """The JSON object logged for `record`."""
-        features = dict(record.features)
-        features.update((name, REDACTED) for name in self.redacted_columns & features.keys())
+    def as_json(self, record: PredictionRecord, timestamps: dict[datetime, str] | None = None) -> dict[str, Any]:
+        """The JSON object logged for `record`; `timestamps` keeps texts already formatted, by time."""
+        if timestamps is None or (timestamp := timestamps.get(record.timestamp)) is None:
+            timestamp = record.timestamp.astimezone(UTC).isoformat(timespec="milliseconds")
+            if timestamps is not None:
+                timestamps[record.timestamp] = timestamp
+        features = record.features
+        if self.redacted_columns:
+            features = dict(features)
+            features.update((name, REDACTED) for name in self.redacted_columns & features.keys())
         return {
             "request_id": record.request_id,
-            "timestamp": record.timestamp.astimezone(UTC).isoformat(timespec="milliseconds"),
+            "timestamp": timestamp,
             "model_version": record.model_version,
-            "features": json_ready(features),
-            "prediction": json_ready(record.prediction),
-            "probabilities": json_ready(record.probabilities),
-            "latency_ms": json_ready(round(float(record.latency_ms), 3)),
+            "features": features,
+            "prediction": record.prediction,
+            "probabilities": record.probabilities,
+            "latency_ms": round(float(record.latency_ms), 3),
             "fallback": bool(record.fallback),
-            "shadow": json_ready(record.shadow),
+            "shadow": record.shadow,
         }
 
     def write(self, records: Sequence[PredictionRecord]) -> None:
-        self.sink.write([self.as_json(record) for record in records])
+        """Log `records`; the rows of one request share their answer's time, formatted once."""
+        timestamps: dict[datetime, str] = {}
+        self.sink.write([self.as_json(record, timestamps) for record in records])
 
     def close(self) -> None:
         self.sink.close()
