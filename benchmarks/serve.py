@@ -142,7 +142,7 @@ class Result:
 
     @property
     def queued(self) -> bool:
-        """Whether each request waits for the others (Little's law: connections ÷ throughput over the stall line)."""
+        """Whether a request's mean time in the server (connections ÷ throughput) crosses the stall line."""
         return not self.rate and self.connections / self.requests_per_second * 1000 > STALL_MS
 
     @property
@@ -532,7 +532,7 @@ def summary(results: list[Result], notes: list[str], facts: Mapping[str, object]
         notes = [
             *notes,
             f"stalls {QUEUED}: connections ÷ throughput, the mean time a request spends in the server (Little's law), "
-            f"is over {STALL_MS:g} ms; every request waits for the others and stalls would count queueing, not pauses: "
+            f"is over {STALL_MS:g} ms: its own work, and the others' ahead of it, cross the stall line, not pauses; "
             "compare max with p99 instead",
         ]
     lines += [""] + [f"Note: {note}" for note in notes]
