@@ -83,6 +83,10 @@ class ServiceSettings(_Strict):
     api_key_auth: bool = False
     max_batch_rows: int = Field(default=256, ge=1, le=100_000)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # BentoML's OpenTelemetry spans for each request. Off, no request opens one: BentoML opens
+    # them even when nothing exports them, at a third of a small request's CPU. Turn on once
+    # BentoML's configuration names an exporter (`tracing` in its config file).
+    trace_requests: bool = False
 
 
 class Monitoring(_Strict):
