@@ -42,9 +42,9 @@ def _array_dtype(column: Column) -> Any:
     return pd.api.types.pandas_dtype(pandas_dtype(column))
 
 
-# Timestamps pandas can hold as nanoseconds span 1677-09-21 to 2262-04-11; stay inside them,
-# by more than a day, so that a value's offset cannot carry it out when it becomes UTC.
-EARLIEST_TIMESTAMP, LATEST_TIMESTAMP = datetime(1678, 1, 1), datetime(2261, 12, 31, 23, 59, 59, 999999)
+# Timestamps pandas can hold as nanoseconds span 1677-09-21 to 2262-04-11; stay inside whole
+# years, more than a day inside, so that a value's offset cannot carry it out when it becomes UTC.
+EARLIEST_YEAR, LATEST_YEAR = 1678, 2261
 
 # An ISO 8601 date or date-time (as pydantic parses it) in the years 1678-2261: the request
 # model checks it, and the OpenAPI document states it, so the spec gives the bounds too.
@@ -70,7 +70,7 @@ def _iso_8601(value: Any) -> Any:
 
 def _within_pandas_range(value: datetime) -> datetime:
     """The bounds apply to the date as written, as `TIMESTAMP_PATTERN` states them."""
-    if not EARLIEST_TIMESTAMP <= value.replace(tzinfo=None) <= LATEST_TIMESTAMP:
+    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
         raise PydanticCustomError("timestamp_range", f"Input should be {TIMESTAMP_TEXT}")
     return value
 
