@@ -92,6 +92,7 @@ EXPECTED_FILES = {
     "src/{package}/registry/versions.py",
     "src/{package}/serving/__init__.py",
     "src/{package}/serving/api.py",
+    "src/{package}/serving/answering.py",
     "src/{package}/serving/batching.py",
     "src/{package}/serving/loading.py",
     "src/{package}/serving/middleware.py",
