@@ -63,7 +63,10 @@ def tracing(settings: ServiceSettings) -> dict[str, Any]:
     URL skips them: at 16 connections a one-row request took a third less CPU (Shipshape's
     benchmarks/README.md). Requests keep their ids (`X-Request-ID`) either way.
     """
-    return {} if settings.trace_requests else {"tracing": {"excluded_urls": [".*"]}}
+    if settings.trace_requests:
+        return {}
+    every_url = [".*"]  # BentoML matches these patterns against each request's URL
+    return {"tracing": {"excluded_urls": every_url}}
 
 
 # Timeout, concurrency and workers follow `service.latency_budget_ms` and `peak_throughput_rps` (`loading.traffic`).
