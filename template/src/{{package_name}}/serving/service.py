@@ -65,8 +65,8 @@ def tracing(settings: ServiceSettings) -> dict[str, Any]:
     """
     if settings.trace_requests:
         return {}
-    every_url = [".*"]  # BentoML matches these patterns against each request's URL
-    return {"tracing": {"excluded_urls": every_url}}
+    untraced = {"excluded_urls": [".*"]}  # BentoML matches these patterns against each request's URL
+    return {"tracing": untraced}
 
 
 # Timeout, concurrency and workers follow `service.latency_budget_ms` and `peak_throughput_rps` (`loading.traffic`).
