@@ -158,6 +158,20 @@ def run_monitor(args: argparse.Namespace) -> tuple[str, int]:
     return "\n".join(lines), summary.exit_code
 
 
+def run_score(args: argparse.Namespace) -> str:
+    from .registry.store import Registry, served_registry_path
+    from .scoring.batch import CHUNK_ROWS, input_format, score_file
+    from .serving.loading import load_promoted
+
+    input_format(args.input)  # a wrong suffix fails before the model loads
+    input_format(str(args.output))
+    served = load_promoted(Registry(args.registry or served_registry_path()))
+    summary = score_file(
+        args.input, args.output, served, rejects=args.rejects, chunk_rows=args.chunk_rows or CHUNK_ROWS
+    )
+    return summary.explain()
+
+
 def run_example_request(args: argparse.Namespace) -> str:
     from .contract import COLUMNS
 
@@ -252,6 +266,18 @@ def build_parser() -> argparse.ArgumentParser:
     monitor.add_argument("--output-dir", type=Path, default=Path("logs/monitoring"))
     monitor.add_argument("--window-hours", type=int, help="default: monitoring.window_hours in ml-project.yaml")
     monitor.set_defaults(handler=run_monitor)
+
+    score = commands.add_parser(
+        "score", help="score a CSV or Parquet file with the promoted model; rows that break the contract go to rejects"
+    )
+    score.add_argument("input", help="a .csv or .parquet path or URL (e.g. s3://bucket/customers.parquet)")
+    score.add_argument("output", type=Path, help="where the scored rows go: .csv or .parquet")
+    score.add_argument(
+        "--rejects", type=Path, help="rejected rows and why (CSV); default: OUTPUT's stem + .rejects.csv"
+    )
+    score.add_argument("--registry", type=Path, help="default: $MODEL_REGISTRY, else models/registry")
+    score.add_argument("--chunk-rows", type=int, help="rows read and scored at a time (default: 200,000)")
+    score.set_defaults(handler=run_score)
 
     example = commands.add_parser("example-request", help="print a valid /predict request body (JSON)")
     example.set_defaults(handler=run_example_request)
