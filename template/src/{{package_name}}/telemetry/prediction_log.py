@@ -106,7 +106,7 @@ def _rotation_index(path: Path) -> int:
     return int(suffix[1:]) if suffix[1:].isdigit() else 0
 
 
-def _log_files(directory: Path) -> list[Path]:
+def log_files(directory: Path) -> list[Path]:
     """Every prediction log file in `directory`, oldest records first."""
     found = []
     for path in directory.glob(FILE_GLOB):
@@ -164,7 +164,7 @@ def read_prediction_log(directory: Path) -> Iterator[dict[str, Any]]:
     Files from different processes are not merged by time: sort by `timestamp` when order
     matters.
     """
-    for path in _log_files(directory):
+    for path in log_files(directory):
         try:
             yield from read_log_file(path)
         except FileNotFoundError:  # rotated or pruned between listing and reading
