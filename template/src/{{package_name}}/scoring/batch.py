@@ -15,12 +15,14 @@ import secrets
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 import pandas as pd
+from threadpoolctl import ThreadpoolController
 
 from ..core.columns import Role
 from ..core.contract import columns_with_role, contract_columns
@@ -84,8 +86,12 @@ def score_frame(rows: pd.DataFrame, served: ServedModel, run_id: str) -> ScoredR
     `rows.index` holds the row numbers the output and the rejects carry.
     """
     valid, reasons = contract_rows(rows)
-    rejects = rows.loc[reasons.index].assign(**{REASON: reasons}).rename_axis(ROW).reset_index()
-    return ScoredRows(scored=answers(valid, served, run_id), rejects=rejects)
+    return ScoredRows(scored=answers(valid, served, run_id), rejects=rejected_rows(rows, reasons))
+
+
+def rejected_rows(rows: pd.DataFrame, reasons: pd.Series) -> pd.DataFrame:
+    """The rows `reasons` names, with their number, their values as read and the reason."""
+    return rows.loc[reasons.index].assign(**{REASON: reasons}).rename_axis(ROW).reset_index()
 
 
 def contract_rows(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
@@ -244,6 +250,15 @@ class AtomicTable:
         self.temporary.unlink(missing_ok=True)
 
 
+def read_ahead(items: Iterator[Any]) -> Iterator[Any]:
+    """`items`, each next one produced in a second thread while the caller works on the current one."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        upcoming = pool.submit(next, items, None)
+        while (item := upcoming.result()) is not None:
+            upcoming = pool.submit(next, items, None)
+            yield item
+
+
 def rejects_path(output: Path) -> Path:
     """Where the rejected rows go by default: beside the output, `scores.parquet` -> `scores.rejects.csv`."""
     return output.with_name(f"{output.stem}.rejects.csv")
@@ -261,6 +276,8 @@ def score_file(
     """Score every row of `source` into `output` (CSV or Parquet, by its suffix) and the rejects file (CSV).
 
     Progress goes to `progress` after each chunk when the file holds more than one: counts only, no values.
+    While the model predicts one chunk on one OpenMP thread, a second thread reads and checks the next
+    (`score_frame`'s two halves): on two cores each keeps one busy.
     """
     run_id, started = new_run_id(), time.perf_counter()
     rejects = rejects or rejects_path(output)
@@ -270,13 +287,14 @@ def score_file(
         raise ScoringError(f"{rejects}: the rejects file is written as CSV: give it a .csv name")
     scored, rejected = AtomicTable(output), AtomicTable(rejects)
     try:
-        for number, chunk in enumerate(read_chunks(source, chunk_rows), start=1):
-            result = score_frame(chunk, served, run_id)
-            scored.write(result.scored)
-            rejected.write(result.rejects)
-            if progress is not None and (number > 1 or len(chunk) == chunk_rows):
-                rate = (scored.rows + rejected.rows) / (time.perf_counter() - started)
-                print(f"{scored.rows} rows scored, {rejected.rows} rejected ({rate:,.0f} rows/s)", file=progress)
+        checked = ((chunk, *contract_rows(chunk)) for chunk in read_chunks(source, chunk_rows))
+        with ThreadpoolController().limit(limits=1, user_api="openmp"):
+            for number, (chunk, valid, reasons) in enumerate(read_ahead(checked), start=1):
+                scored.write(answers(valid, served, run_id))
+                rejected.write(rejected_rows(chunk, reasons))
+                if progress is not None and (number > 1 or len(chunk) == chunk_rows):
+                    rate = (scored.rows + rejected.rows) / (time.perf_counter() - started)
+                    print(f"{scored.rows} rows scored, {rejected.rows} rejected ({rate:,.0f} rows/s)", file=progress)
         if scored.rows + rejected.rows == 0:
             raise ScoringError(f"{source}: the file has a header but no rows")
         scored.commit()
