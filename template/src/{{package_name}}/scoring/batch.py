@@ -14,8 +14,9 @@ import os
 import secrets
 import sys
 import time
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Generator, Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -177,27 +178,34 @@ def input_format(path: str) -> str:
 
 def read_chunks(source: str, chunk_rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
     """The input's contract columns in chunks, indexed by row number; CSV cells as text, as `validate` reads them."""
-    names = [column.name for column in contract_columns(with_target=False)]
     try:
         if input_format(source) == "csv":
-            chunks: Iterator[pd.DataFrame] = pd.read_csv(source, dtype=str, keep_default_na=False, chunksize=chunk_rows)
+            with pd.read_csv(source, dtype=str, keep_default_na=False, chunksize=chunk_rows) as reader:
+                yield from _numbered(reader, source)
         else:
             whole = pd.read_parquet(source)
-            chunks = (whole.iloc[start : start + chunk_rows] for start in range(0, max(len(whole), 1), chunk_rows))
-        start = 1
-        for chunk in chunks:
-            missing = [name for name in names if name not in chunk.columns]
-            if missing:
-                listed = ", ".join(repr(name) for name in missing)
-                raise ScoringError(f"{source}: the contract's columns {listed} are missing: add them to the file")
-            yield chunk[names].set_axis(pd.RangeIndex(start, start + len(chunk)), axis="index")
-            start += len(chunk)
+            yield from _numbered(
+                (whole.iloc[start : start + chunk_rows] for start in range(0, max(len(whole), 1), chunk_rows)), source
+            )
     except FileNotFoundError:
         raise ScoringError(f"{source}: no such file: give the path or URL of a .csv or .parquet file") from None
     except pd.errors.EmptyDataError:
         raise ScoringError(f"{source}: the file is empty: it needs a header with the contract's columns") from None
     except ImportError as error:
         raise ScoringError(f"{source}: cannot read it here ({error}): install what it names with `uv add`") from None
+
+
+def _numbered(chunks: Iterator[pd.DataFrame], source: str) -> Iterator[pd.DataFrame]:
+    """Each chunk's contract columns, indexed by row number from 1; an error naming any missing column."""
+    names = [column.name for column in contract_columns(with_target=False)]
+    start = 1
+    for chunk in chunks:
+        missing = [name for name in names if name not in chunk.columns]
+        if missing:
+            listed = ", ".join(repr(name) for name in missing)
+            raise ScoringError(f"{source}: the contract's columns {listed} are missing: add them to the file")
+        yield chunk[names].set_axis(pd.RangeIndex(start, start + len(chunk)), axis="index")
+        start += len(chunk)
 
 
 class AtomicTable:
@@ -254,9 +262,14 @@ def read_ahead(items: Iterator[Any]) -> Iterator[Any]:
     """`items`, each next one produced in a second thread while the caller works on the current one."""
     with ThreadPoolExecutor(max_workers=1) as pool:
         upcoming = pool.submit(next, items, None)
-        while (item := upcoming.result()) is not None:
-            upcoming = pool.submit(next, items, None)
-            yield item
+        try:
+            while (item := upcoming.result()) is not None:
+                upcoming = pool.submit(next, items, None)
+                yield item
+        finally:  # the caller stopped early: let the thread finish its item, then close the input
+            wait([upcoming])
+            if isinstance(items, Generator):
+                items.close()
 
 
 def rejects_path(output: Path) -> Path:
@@ -288,8 +301,8 @@ def score_file(
     scored, rejected = AtomicTable(output), AtomicTable(rejects)
     try:
         checked = ((chunk, *contract_rows(chunk)) for chunk in read_chunks(source, chunk_rows))
-        with ThreadpoolController().limit(limits=1, user_api="openmp"):
-            for number, (chunk, valid, reasons) in enumerate(read_ahead(checked), start=1):
+        with closing(read_ahead(checked)) as chunks, ThreadpoolController().limit(limits=1, user_api="openmp"):
+            for number, (chunk, valid, reasons) in enumerate(chunks, start=1):
                 scored.write(answers(valid, served, run_id))
                 rejected.write(rejected_rows(chunk, reasons))
                 if progress is not None and (number > 1 or len(chunk) == chunk_rows):
