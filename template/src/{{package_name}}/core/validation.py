@@ -118,7 +118,7 @@ def _coerces_to_missing(dtype: Any, value: str) -> bool:
         return False  # not a value of the type: the schema's type check reports it
 
 
-def _checked(rows: pd.DataFrame, *, with_target: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
+def check_rows(rows: pd.DataFrame, *, with_target: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
     """`rows` validated against the schema, and every failure case (none when the rows pass)."""
     marked = with_nulls(rows, with_target=with_target)
     undeclared = _undeclared_nulls(marked, with_target=with_target)
@@ -131,9 +131,9 @@ def _checked(rows: pd.DataFrame, *, with_target: bool) -> tuple[pd.DataFrame, pd
 
 def validate(rows: pd.DataFrame, *, with_target: bool = True) -> pd.DataFrame:
     """Return `rows` coerced to the contract, or raise `DataContractError` naming each problem."""
-    valid, failure_cases = _checked(rows, with_target=with_target)
+    valid, failure_cases = check_rows(rows, with_target=with_target)
     if not failure_cases.empty:
-        raise DataContractError(_summarise(failure_cases))
+        raise DataContractError(summarise_failures(failure_cases))
     if valid.empty:
         raise DataContractError("no rows: the header matches the contract but there are no data rows")
     return valid
@@ -142,7 +142,7 @@ def validate(rows: pd.DataFrame, *, with_target: bool = True) -> pd.DataFrame:
 def violating_rows(rows: pd.DataFrame, *, with_target: bool = True) -> np.ndarray:
     """Which rows break the contract, one flag per row, without raising (monitoring counts them)."""
     violating = np.zeros(len(rows), dtype=bool)
-    _, failure_cases = _checked(rows.reset_index(drop=True), with_target=with_target)
+    _, failure_cases = check_rows(rows.reset_index(drop=True), with_target=with_target)
     failing = pd.to_numeric(failure_cases["index"], errors="coerce").dropna().astype(int)
     violating[failing.to_numpy()] = True
     return violating
@@ -165,7 +165,7 @@ def typed_leniently(rows: pd.DataFrame, *, with_target: bool = True) -> pd.DataF
     return pd.DataFrame(typed, index=rows.index)
 
 
-def _summarise(failure_cases: pd.DataFrame) -> str:
+def summarise_failures(failure_cases: pd.DataFrame) -> str:
     """pandera's failure cases as one line per column and check, in contract order."""
     lines = _column_set_lines(failure_cases[failure_cases["column"].isna()])
     for column in contract_columns():
@@ -216,14 +216,15 @@ def _column_lines(column: Column, cases: pd.DataFrame) -> list[str]:
         missing = (checks == "not_nullable") & ~cases["index"].isin(cases.loc[wrong_value, "index"])
         keep = wrong_value | missing
         cases, checks = cases[keep], checks[keep]
-    wording = checks.map(lambda check: _wording(column, check))
+    wording = checks.map(lambda check: failure_wording(column, check))
     return [
         f"- column {column.name!r}: {_failure_line(check_wording, failures)}"
         for check_wording, failures in cases.groupby(wording, sort=False)
     ]
 
 
-def _wording(column: Column, check: str) -> str:
+def failure_wording(column: Column, check: str) -> str:
+    """What a failed pandera check says about a column's values, e.g. "are not int64"."""
     if check.startswith(TYPE_CHECKS):
         return f"are not {pandas_dtype(column)}"
     if check == "not_nullable":

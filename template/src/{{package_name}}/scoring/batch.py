@@ -30,7 +30,7 @@ from ..core.contract import columns_with_role, contract_columns
 from ..core.errors import ProjectError
 from ..core.featureset import model_inputs
 from ..core.predict import predict
-from ..core.validation import DataContractError, _checked, _summarise, _wording
+from ..core.validation import DataContractError, check_rows, failure_wording, summarise_failures
 from ..serving.api import plain
 from ..serving.loading import ServedModel
 
@@ -104,12 +104,12 @@ def contract_rows(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
     reasons: list[pd.Series] = []
     remaining = rows
     while True:
-        valid, failures = _checked(remaining, with_target=False)
+        valid, failures = check_rows(remaining, with_target=False)
         if failures.empty:
             break
         located = pd.to_numeric(failures["index"], errors="coerce").notna()
         if not located.any():  # failures of the whole table or column: no row to blame
-            raise DataContractError(_summarise(failures))
+            raise DataContractError(summarise_failures(failures))
         failing = pd.Index(failures.loc[located, "index"].astype(int).unique())
         reasons.append(_reasons(failures[located], failing))
         remaining = remaining.drop(index=failing)
@@ -129,7 +129,7 @@ def _reasons(failures: pd.DataFrame, row_numbers: pd.Index) -> pd.Series:
     for number, column, check in zip(numbers, failures["column"], checks, strict=True):
         if check == "not_nullable" and (number, column) in typed_cells:
             continue
-        line = f"{column}: {_singular(_wording(by_name[column], check))}"
+        line = f"{column}: {_singular(failure_wording(by_name[column], check))}"
         if line not in lines.setdefault(number, []):
             lines[number].append(line)
     return pd.Series({number: "; ".join(lines[number]) for number in row_numbers}, dtype=str)
