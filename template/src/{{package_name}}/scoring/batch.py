@@ -30,8 +30,8 @@ from ..core.contract import columns_with_role, contract_columns
 from ..core.errors import ProjectError
 from ..core.featureset import model_inputs
 from ..core.predict import predict
-from ..core.validation import DataContractError, check_rows, failure_wording, summarise_failures
-from ..serving.api import plain
+from ..core.validation import TYPE_CHECKS, DataContractError, check_rows, failure_wording, summarise_failures
+from ..serving.api import class_labels
 from ..serving.loading import ServedModel
 
 SUFFIXES = (".csv", ".parquet")
@@ -40,8 +40,6 @@ ROW = "row"  # the row's number in the input file, counting data rows from 1
 REASON = "reason"
 PREDICTION, MODEL_VERSION, RUN_ID = "prediction", "model_version", "run_id"
 PROBABILITY_PREFIX = "probability_"
-# pandera's type checks, whose failure explains the other failures of the same cell.
-TYPE_CHECKS = ("coerce_dtype", "dtype")
 
 
 class ScoringError(ProjectError):
@@ -165,7 +163,7 @@ def _class_labels(model: Any) -> list[str]:
     """The classes as the service's answers name their probabilities; none for a regression."""
     if not hasattr(model, "predict_proba"):
         return []
-    return [str(plain(label)) for label in model.classes_]
+    return class_labels(model.classes_)
 
 
 def input_format(path: str) -> str:

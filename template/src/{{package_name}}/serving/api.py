@@ -38,6 +38,11 @@ def plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
+def class_labels(classes: Any) -> list[str]:
+    """The model's classes as answers name their probabilities: `1`, not `np.int64(1)`."""
+    return [str(plain(label)) for label in classes]
+
+
 # What the OpenAPI document says a prediction is: a value of the target's type in the data contract.
 # A union would be cut to its first member by BentoML's document, e.g. "integer" for a regression.
 PREDICTION_SCHEMA = TypeAdapter(TARGET.dtype).json_schema()
@@ -72,7 +77,7 @@ def answers_from(
             Prediction(prediction=value, probabilities=None, model_version=version, fallback=fallback)
             for value in values
         ]
-    labels = [str(plain(label)) for label in predictions.classes]
+    labels = class_labels(predictions.classes)
     return [
         Prediction(
             prediction=value,
