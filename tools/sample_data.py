@@ -111,20 +111,20 @@ def sample_seed(problem_type: str) -> int:
     return SEED + PROBLEM_TYPES.index(problem_type)
 
 
-def dataset_bytes(problem_type: str, seed: int) -> bytes:
-    """A dataset of `ROWS` rows for `problem_type`, as CSV bytes; the shipped sample with `sample_seed`."""
+def dataset_bytes(problem_type: str, seed: int, rows: int = ROWS) -> bytes:
+    """A dataset of `rows` rows for `problem_type`, as CSV bytes; the shipped sample with `sample_seed`."""
     rng = np.random.default_rng(seed)
-    frame = add_target(customer_inputs(rng, ROWS), problem_type, rng)
+    frame = add_target(customer_inputs(rng, rows), problem_type, rng)
     return frame.to_csv(index=False, lineterminator="\n").encode()
 
 
-def write_dataset(path: Path, problem_type: str, seed: int) -> list[Path]:
+def write_dataset(path: Path, problem_type: str, seed: int, rows: int = ROWS) -> list[Path]:
     """Write a dataset drawn with `seed` to `path` and its DVC pointer beside it (`<path>.dvc`).
 
     With any seed but `sample_seed(problem_type)` this is data the project has not seen: a model
     trained on it is not the bundled sample's, so `readiness` can pass.
     """
-    data = dataset_bytes(problem_type, seed)
+    data = dataset_bytes(problem_type, seed, rows)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     pointer = path.with_name(path.name + ".dvc")
@@ -151,13 +151,14 @@ def main() -> None:
     parser.add_argument("--problem-type", choices=PROBLEM_TYPES, help="write one dataset instead of the samples")
     parser.add_argument("--seed", type=int, help="with --problem-type: the seed to draw it with")
     parser.add_argument("--output", type=Path, help="with --problem-type: the CSV to write (and <output>.dvc)")
+    parser.add_argument("--rows", type=int, default=ROWS, help="with --problem-type: how many rows to draw")
     args = parser.parse_args()
     if args.problem_type is None:
         written = write_samples(Path(__file__).parents[1] / "includes" / "sample_data")
     elif args.seed is None or args.output is None:
         parser.error("--problem-type needs --seed and --output")
     else:
-        written = write_dataset(args.output, args.problem_type, args.seed)
+        written = write_dataset(args.output, args.problem_type, args.seed, args.rows)
     for path in written:
         print(path)
 
