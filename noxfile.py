@@ -72,31 +72,45 @@ def bench(session: nox.Session) -> None:
     """Time render and first green step by step, run benchmarks/ against the project; rewrite docs/benchmarks.md.
 
     `-- --quick` runs every piece briefly (a smoke test of the benchmarks themselves) and writes
-    the page under build/bench-quick/ instead of docs/.
+    the page under build/bench-quick/ instead of docs/. `-- --only pipeline` runs only the
+    pipeline at 100k, 1M and 5M rows against the baseline commit (about 15 minutes) and rewrites
+    only that section of the page, its plot and its raw figures.
     """
     import json
     import os
     import shutil
 
-    from tools.bench_report import write_report
+    from tools.bench_report import write_pipeline_section, write_report
     from tools.benchmarks import (
         ab_timeout_benchmark,
         first_green,
         machine,
         monitor_benchmark,
         peers_benchmark,
+        pipeline_benchmark,
         render_ratio,
     )
 
     quick = "--quick" in session.posargs
-    scratch = ROOT / "build" / ("bench-quick" if quick else "bench")
+    only = session.posargs[session.posargs.index("--only") + 1] if "--only" in session.posargs else None
+    if only not in (None, "pipeline"):
+        session.error(f"--only {only}: only the pipeline benchmark runs alone (`-- --only pipeline`)")
+    scratch = ROOT / "build" / ("bench-quick" if quick else "bench") / (only or "")
     docs = scratch / "docs" if quick else ROOT / "docs"
     load = ["--warmup", "1", "--duration", "3"] if quick else []
     soak = ["--soak", "3"] if quick else []
     window = ["--rows", "20000", "--repeats", "1"] if quick else []
+    sizes = ["--sizes", "5000,20000,50000", "--reference-rows", "20000"] if quick else []
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
     with_bytecode = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
+    pipeline_raw = docs / "benchmarks" / "pipeline" / "results.json"
+    if only == "pipeline":
+        session.log("pipeline at each size, and the baseline commit at the reference size")
+        pipeline = pipeline_benchmark(with_bytecode, scratch / "pipeline", pipeline_raw, *sizes)
+        page = write_pipeline_section(pipeline, docs)
+        session.log(f"wrote the pipeline section of {page.relative_to(ROOT)} and {pipeline_raw.relative_to(ROOT)}")
+        return
     results: dict[str, object] = {"machine": machine(), "render": render_ratio(rounds=1 if quick else 5)}
     session.log("time to first green, without bytecode caching")
     results["first_green_no_bytecode"] = first_green({**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}, scratch / "cold")
@@ -110,6 +124,8 @@ def bench(session: nox.Session) -> None:
     results["ab_timeout"] = ab_timeout_benchmark(project, with_bytecode, ab_summaries, scratch / "ab-timeout", *load)
     session.log("monitoring benchmark (1M rows x 20 features)")
     results["monitor"] = monitor_benchmark(project, with_bytecode, *window)
+    session.log("pipeline at 100k, 1M and 5M rows, and the baseline commit at 1M (about 15 minutes)")
+    results["pipeline"] = pipeline_benchmark(with_bytecode, scratch / "pipeline", pipeline_raw, *sizes)
     raw = scratch / "bench.json" if quick else ROOT / "build" / "bench.json"
     raw.write_text(json.dumps(results, indent=2) + "\n")
     page = write_report(results, docs)

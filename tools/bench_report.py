@@ -20,6 +20,8 @@ AB_TIMEOUT_SIDES = {
 }
 FIRST_GREEN_GOAL_S = 30.0  # with bytecode cached, on 2 idle cores
 FIRST_GREEN_BEYOND_S = 20.0  # the goal after this one
+PIPELINE_GOAL_S = 60.0  # the whole pipeline on 1M rows (benchmarks/pipeline_scale.py judges it)
+PIPELINE_LINEARITY = 1.2  # seconds per million rows at 5M over those at 1M, at most
 # Seconds per (run, step of `tools.benchmarks.first_green`): the first-run goals of the default variants.
 STEP_GOALS = {
     (CACHED, "total"): FIRST_GREEN_GOAL_S,
@@ -68,6 +70,163 @@ def first_green_plot(results: Mapping[str, Any]) -> str:
         parts.append(f'<text x="{x + 18}" y="{y}">{escape(step)}</text>')
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
+
+
+PIPELINE_HEADING = "## The pipeline as the data grows"
+PIPELINE_PLOT = "pipeline-scale.svg"
+PIPELINE_RAW = "benchmarks/pipeline/results.json"
+NOT_MEASURED = "\N{EN DASH}"
+
+
+def rows_label(rows: int) -> str:
+    """1000000 -> "1M", 100000 -> "100k", 2500 -> "2.5k"."""
+    for size, suffix in ((1_000_000, "M"), (1_000, "k")):
+        if rows >= size:
+            return f"{rows / size:g}{suffix}"
+    return str(rows)
+
+
+def pipeline_runs(pipeline: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    """(label, run) per bar and table row: the series by size, then the baseline."""
+    runs = [(f"{rows_label(run['rows'])} rows", run) for run in pipeline["series"]]
+    if pipeline.get("baseline"):
+        baseline = pipeline["baseline"]
+        runs.append((f"{rows_label(baseline['rows'])} rows, {baseline['label']}", baseline))
+    return runs
+
+
+def pipeline_plot(pipeline: Mapping[str, Any]) -> str:
+    """A horizontal bar per run, stacked by stage: seconds per million rows (equal bars = linear cost)."""
+    runs = pipeline_runs(pipeline)
+    stages = list(dict.fromkeys(stage["stage"] for _, run in runs for stage in run["stages"]))
+    colours = {stage: STEP_COLOURS[index % len(STEP_COLOURS)] for index, stage in enumerate(stages)}
+    reference = next((run for run in pipeline["series"] if run["rows"] == pipeline["settings"]["reference_rows"]), None)
+    lines = [(PIPELINE_GOAL_S, f"{PIPELINE_GOAL_S:g} s at 1M rows")]
+    if reference:
+        limit = PIPELINE_LINEARITY * reference["s_per_million_rows"]
+        lines.append((limit, f"{PIPELINE_LINEARITY:g} x {rows_label(reference['rows'])}"))
+    longest = max(*(run["s_per_million_rows"] for _, run in runs), *(seconds for seconds, _ in lines))
+    scale, left, bar, gap = 560 / longest, 200, 26, 18
+    height = 50 + len(runs) * (bar + gap) + 30 * ((len(stages) + 3) // 4)
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="860" height="{height}" font-family="sans-serif" '
+        'font-size="12" role="img" aria-label="Pipeline seconds per million rows, by stage and data size">'
+    ]
+    for row, (label, run) in enumerate(runs):
+        y, x = 34 + row * (bar + gap), float(left)
+        parts.append(f'<text x="{left - 8}" y="{y + bar / 2 + 4}" text-anchor="end">{escape(label)}</text>')
+        for stage in run["stages"]:
+            width = stage["wall_s"] / run["rows"] * 1_000_000 * scale
+            parts.append(
+                f'<rect x="{x:.1f}" y="{y}" width="{width:.1f}" height="{bar}" fill="{colours[stage["stage"]]}">'
+                f"<title>{escape(stage['stage'])}: {stage['wall_s']:.1f} s</title></rect>"
+            )
+            x += width
+        parts.append(
+            f'<text x="{x + 6:.1f}" y="{y + bar / 2 + 4}">{run["s_per_million_rows"]:.1f} s per 1M rows '
+            f"({run['total_s']:.1f} s)</text>"
+        )
+    bottom = 34 + len(runs) * (bar + gap) - gap
+    for index, (seconds, label) in enumerate(lines):
+        goal_x = left + seconds * scale
+        parts.append(
+            f'<line x1="{goal_x:.1f}" y1="{14 + 12 * index}" x2="{goal_x:.1f}" y2="{bottom + 6}" stroke="#333" '
+            'stroke-dasharray="4 3"/>'
+            f'<text x="{goal_x + 4:.1f}" y="{12 + 12 * index}">{escape(label)}</text>'
+        )
+    for index, stage in enumerate(stages):
+        x, y = 20 + (index % 4) * 210, bottom + 30 + (index // 4) * 22
+        parts.append(f'<rect x="{x}" y="{y - 10}" width="12" height="12" fill="{colours[stage]}"/>')
+        parts.append(f'<text x="{x + 18}" y="{y}">{escape(stage)}</text>')
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
+
+
+def goal_value(goal: Mapping[str, Any]) -> str:
+    if goal["value"] is None:
+        return NOT_MEASURED
+    if goal["unit"] == "s":
+        return f"{goal['value']:.1f} s"
+    if goal["unit"] == "MiB":
+        return f"{goal['value']:,.0f} MiB"
+    if goal["unit"] == "x":
+        return f"{goal['value']:.2f}x"
+    return f"{goal['value']:.4f}"
+
+
+def pipeline_section(pipeline: Mapping[str, Any], plot: str = f"benchmarks/{PIPELINE_PLOT}") -> list[str]:
+    """The pipeline series: seconds per stage and size, the baseline beside it, and each goal's verdict."""
+    settings, runs = pipeline["settings"], pipeline_runs(pipeline)
+    stages = list(dict.fromkeys(stage["stage"] for _, run in runs for stage in run["stages"]))
+    baseline = pipeline["baseline"]["label"] if pipeline.get("baseline") else None
+    problem = settings["problem_type"].replace("_", " ")
+    lines = [
+        PIPELINE_HEADING,
+        "",
+        f"`benchmarks/pipeline_scale.py` against the default ({problem}) project: data of each size drawn",
+        f"by `tools/sample_data.py` (seed {settings['seed']}, not the shipped sample's), each stage of dvc.yaml run",
+        f"in order as `{settings['stage_command']}`, bytecode {settings['bytecode']}.",
+        f"The baseline is the same variant rendered from the template at `{baseline}`, on the same file, run"
+        if baseline
+        else "No baseline ran.",
+        "right after the project's own run at that size. Peak RSS is the largest sum over a stage's process",
+        f"tree (uv, dvc, the stage) sampled every {settings['sample_interval_s'] * 1000:g} ms; the bound in brackets",
+        f"sums each process's own high-water mark. Raw figures: `docs/{PIPELINE_RAW}`.",
+        "",
+        f"![Pipeline seconds per million rows, by stage]({plot})",
+        "",
+        f"| run | {' | '.join(stages)} | total | s per 1M rows | CPU s | peak RSS (bound) | {settings['metric']} "
+        "| test rows |",
+        "| --- |" + " ---: |" * (len(stages) + 6),
+    ]
+    for label, run in runs:
+        seconds = {stage["stage"]: stage["wall_s"] for stage in run["stages"]}
+        cells = [f"{seconds[stage]:.1f} s" if stage in seconds else NOT_MEASURED for stage in stages]
+        cells += [
+            f"**{run['total_s']:.1f} s**",
+            f"{run['s_per_million_rows']:.1f} s",
+            f"{run['cpu_s']:.1f} s",
+            f"{run['peak_rss_mib']:,.0f} MiB ({run['rss_bound_mib']:,.0f})",
+            f"{run['metric_value']:.4f}",
+            f"{run['test_rows']:,}" if run.get("test_rows") is not None else NOT_MEASURED,
+        ]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines += ["", "| goal (issue #16) | measured | limit | verdict |", "| --- | ---: | ---: | --- |"]
+    for goal in pipeline["goals"]:
+        limit = goal_value({**goal, "value": goal["limit"]})
+        sign = "≥" if goal["at_least"] else "≤"
+        lines.append(f"| {goal['goal']} | {goal_value(goal)} | {sign} {limit} | {goal['verdict']} |")
+    load = pipeline["machine"]
+    lines += [
+        "",
+        f"Measured on {load['cpus']} CPUs and {load['memory_gib']} GiB, load average (1, 5, 15 min) "
+        f"{', '.join(map(str, load['load_average_at_start']))} at the start and "
+        f"{', '.join(map(str, load['load_average_at_end']))} at the end; {settings['minutes']} minutes in all.",
+        "Rerun this section alone (the other sections stay as they are): `uv run nox -s bench -- --only pipeline`.",
+        "",
+    ]
+    return lines
+
+
+def replace_section(page: str, heading: str, section: list[str]) -> str:
+    """`page` with the section under `heading` (up to the next `## `) replaced by `section`, or it appended."""
+    lines = page.rstrip("\n").split("\n")
+    if heading not in lines:
+        return "\n".join([*lines, "", *section]).rstrip() + "\n"
+    start = lines.index(heading)
+    end = next((index for index in range(start + 1, len(lines)) if lines[index].startswith("## ")), len(lines))
+    return "\n".join([*lines[:start], *section, *lines[end:]]).rstrip() + "\n"
+
+
+def write_pipeline_section(pipeline: Mapping[str, Any], docs_dir: Path) -> Path:
+    """Rewrite only the pipeline section of `docs_dir/benchmarks.md` and its plot; return the page."""
+    figures = docs_dir / "benchmarks"
+    figures.mkdir(parents=True, exist_ok=True)
+    (figures / PIPELINE_PLOT).write_text(pipeline_plot(pipeline), encoding="utf-8")
+    page = docs_dir / "benchmarks.md"
+    text = page.read_text(encoding="utf-8") if page.is_file() else "# Benchmarks\n"
+    page.write_text(replace_section(text, PIPELINE_HEADING, pipeline_section(pipeline)), encoding="utf-8")
+    return page
 
 
 def verdict(value: float, goal: float) -> str:
@@ -203,6 +362,9 @@ def write_report(results: Mapping[str, Any], docs_dir: Path) -> Path:
             "```",
             "",
         ]
+    if "pipeline" in results:
+        (figures / PIPELINE_PLOT).write_text(pipeline_plot(results["pipeline"]), encoding="utf-8")
+        lines += pipeline_section(results["pipeline"])
     page = docs_dir / "benchmarks.md"
     page.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
     return page

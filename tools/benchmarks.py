@@ -1,6 +1,7 @@
 """Benchmarks a user feels: render time against copier's floor and time to first green, step by
 step; then the maintainers' benchmarks in `benchmarks/` run against the first-green project:
-serving against FastAPI and LitServe peers, the BentoML timeout A/B, and monitoring on 1M rows.
+serving against FastAPI and LitServe peers, the BentoML timeout A/B, and monitoring on 1M rows;
+and the pipeline at 100k, 1M and 5M rows against a project rendered from an older commit.
 
 Run with `uv run nox -s bench` (it writes docs/benchmarks.md through `tools.bench_report`).
 Render figures are medians of repeated runs on this machine; ratios measured in the same run
@@ -9,6 +10,7 @@ are the numbers to compare across machines.
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import re
@@ -26,12 +28,14 @@ import yaml
 
 from tools.projects import GIT_IDENTITY, example_request, project_env
 from tools.servers import free_port, request, running_server
-from tools.variants import ROOT
+from tools.variants import ROOT, variant_named
 
 COPIER = [sys.executable, "-m", "copier"]
 BENCHMARKS_DIR = ROOT / "benchmarks"
 SERVE_PEER_PACKAGES = ("litserve==0.2.19",)  # installed beside the project's environment for the serving peers
 SERVE_BATCH_ROWS = (32, 1000)  # rows per /predict_batch request in the serving benchmark
+PIPELINE_BASELINE_REF = "37573ce"  # main before #16 changed the pipeline: the pipeline benchmark's baseline
+PIPELINE_VARIANT = "binary-defaults"
 AB_TIMEOUT_SERVICES = {  # the A/B of benchmarks/README.md: one change, BentoML's timeout middleware
     "a-bentoml-timeout": "ab_bentoml_timeout:ModelService",
     "b-request-timeout": None,  # the project's own service
@@ -209,3 +213,41 @@ def machine() -> dict[str, str]:
         "uv": uv,
         "copier": copier,
     }
+
+
+def template_at(ref: str, folder: Path) -> Path:
+    """This repository's committed state at `ref`, cloned into `folder` (a new folder) to render from."""
+    env = {**os.environ, **GIT_IDENTITY}
+    run(["git", "clone", "--quiet", str(ROOT), str(folder)], ROOT, env)
+    run(["git", "checkout", "--quiet", ref], folder, env)
+    return folder
+
+
+def synced_project(project: Path, env: Mapping[str, str], template: Path = ROOT) -> Path:
+    """The pipeline benchmark's variant rendered from `template` into `project`, committed and synced."""
+    answers = [f"--data={key}={value}" for key, value in variant_named(PIPELINE_VARIANT).data.items()]
+    copy = [*COPIER, "copy", "--quiet", "--defaults", "--vcs-ref", "HEAD", *answers, str(template), str(project)]
+    env = project_env(env)
+    run(copy, project.parent, env)
+    for command in (["git", "init", "-q", "-b", "main"], ["git", "add", "-A"], ["git", "commit", "-qm", "x"]):
+        run(command, project, env)
+    run(["uv", "sync", "--frozen", "--quiet"], project, env)
+    return project
+
+
+def pipeline_benchmark(
+    env: Mapping[str, str], scratch: Path, output: Path, *args: str, baseline_ref: str = PIPELINE_BASELINE_REF
+) -> dict:
+    """`benchmarks/pipeline_scale.py`: the working tree's project against one rendered at `baseline_ref`.
+
+    Both projects are rendered into `scratch` (a new folder); the results go to `output` (JSON) and
+    are returned.
+    """
+    scratch.mkdir(parents=True)
+    project = synced_project(scratch / "current", env)
+    baseline_template = template_at(baseline_ref, scratch / "baseline-template")
+    baseline = synced_project(scratch / "baseline", env, template=baseline_template)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    comparison = ["--baseline-project", str(baseline), "--baseline-label", baseline_ref]
+    run_benchmark(project, env, "pipeline_scale.py", *comparison, "--output", str(output.resolve()), *args)
+    return json.loads(output.read_text(encoding="utf-8"))
