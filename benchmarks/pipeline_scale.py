@@ -379,7 +379,7 @@ def main(argv: list[str] | None = None) -> None:
             "seed": args.seed,
             "sample_interval_s": args.interval,
             "stage_command": "uv run --no-sync dvc repro --single-item --force --quiet <stage>",
-            "bytecode": "cached (a warm-up run first, PYTHONDONTWRITEBYTECODE unset)"
+            "bytecode": "cached (an unmeasured run first, PYTHONDONTWRITEBYTECODE unset)"
             if args.warmup_rows
             else "as left by earlier runs",
             "minutes": round((time.time() - started) / 60, 1),

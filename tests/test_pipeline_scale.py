@@ -10,7 +10,14 @@ from typing import Any
 
 import pytest
 
-from tools.bench_report import PIPELINE_HEADING, pipeline_plot, pipeline_section, replace_section
+from tools.bench_report import (
+    PIPELINE_HEADING,
+    pipeline_plot,
+    pipeline_section,
+    replace_section,
+    write_pipeline_section,
+    write_report,
+)
 
 STAGES = ("validate", "train", "evaluate")
 
@@ -204,6 +211,27 @@ def test_rewriting_the_section_leaves_the_rest_of_the_page_as_it_was(scale: Modu
     rewritten = replace_section(stale, PIPELINE_HEADING, section)
     assert rewritten == added.rstrip() + "\n\n## Monitoring\n\nkept\n"
     assert rewritten.count(PIPELINE_HEADING) == 1
+
+
+def test_the_whole_bench_page_ends_with_the_section_and_the_section_alone_can_be_redone(
+    scale: ModuleType, tmp_path: Path
+) -> None:
+    bench = {
+        "machine": {"python": "3.11.7"},
+        "render": {"shipshape_render_s": 0.9, "copier_floor_s": 0.6, "ratio": 1.5},
+        "first_green_bytecode_cached": {"render": 1.0, "dvc repro": 7.0, "total": 8.0},
+        "pipeline": results(scale),
+    }
+    page = write_report(bench, tmp_path)
+    whole = page.read_text()
+    assert whole.rstrip().endswith("\n".join(pipeline_section(bench["pipeline"])).rstrip())
+    assert (tmp_path / "benchmarks" / "pipeline-scale.svg").read_text() == pipeline_plot(bench["pipeline"])
+    slower = results(scale, current_1m_s=70.0)
+    write_pipeline_section(slower, tmp_path)
+    redone = page.read_text()
+    assert redone.split(PIPELINE_HEADING)[0] == whole.split(PIPELINE_HEADING)[0]  # the other sections as they were
+    assert "| whole pipeline at 1,000,000 rows | 70.0 s | ≤ 60.0 s | misses |" in redone
+    assert (tmp_path / "benchmarks" / "pipeline-scale.svg").read_text() == pipeline_plot(slower)
 
 
 def test_the_plot_stacks_each_run_by_stage_per_million_rows_against_the_goals(scale: ModuleType) -> None:
