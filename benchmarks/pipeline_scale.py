@@ -342,6 +342,28 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def assemble(
+    info: Mapping[str, Any],
+    settings: Mapping[str, Any],
+    series: Sequence[Mapping[str, Any]],
+    baseline: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """The results file: the runs so far, and the figures and verdicts they allow."""
+    reference_rows = settings["reference_rows"]
+    reference = next((run for run in series if run["rows"] == reference_rows), None)
+    comparison = baseline_comparison(reference, baseline, baseline["label"]) if reference and baseline else None
+    line = linearity(series)
+    return {
+        "machine": dict(info),
+        "settings": dict(settings),
+        "series": list(series),
+        "baseline": baseline,
+        "comparison": comparison,
+        "linearity": line,
+        "goals": goals(series, reference_rows, line, comparison),
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     project = args.project.resolve()
@@ -349,8 +371,29 @@ def main(argv: list[str] | None = None) -> None:
     if args.seed == shipped_sample_seed(facts["problem_type"]):
         sys.exit(f"--seed {args.seed} draws the shipped sample: pick another")
     env = stage_env(os.environ)
-    started = time.time()
-    info = machine()
+    started, info = time.time(), machine()
+    settings = {
+        "project": project.name,
+        **facts,
+        "sizes": args.sizes,
+        "reference_rows": args.reference_rows,
+        "seed": args.seed,
+        "sample_interval_s": args.interval,
+        "stage_command": "uv run --no-sync dvc repro --single-item --force --quiet <stage>",
+        "bytecode": "cached (an unmeasured run first, PYTHONDONTWRITEBYTECODE unset)"
+        if args.warmup_rows
+        else "as left by earlier runs",
+    }
+    series: list[dict[str, Any]] = []
+    baseline = None
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+
+    def write() -> dict[str, Any]:  # after every run: a failure later keeps what was measured
+        now = {**info, "load_average_at_end": [round(load, 2) for load in os.getloadavg()]}
+        results = assemble(now, {**settings, "minutes": round((time.time() - started) / 60, 1)}, series, baseline)
+        args.output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+        return results
+
     with tempfile.TemporaryDirectory(prefix="pipeline-scale-") as scratch:
         data_dir = args.data_dir or Path(scratch)
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -359,39 +402,14 @@ def main(argv: list[str] | None = None) -> None:
             for label, folder in (("warm-up", project), ("baseline warm-up", args.baseline_project)):
                 if folder:
                     run_pipeline(label, folder.resolve(), draw(args.warmup_rows), args.warmup_rows, env, args.interval)
-        series, baseline = [], None
         for rows in args.sizes:
             series.append(run_pipeline("current", project, draw(rows), rows, env, args.interval))
+            write()
             if args.baseline_project and rows == args.reference_rows:
                 folder = args.baseline_project.resolve()
                 baseline = run_pipeline(args.baseline_label, folder, draw(rows), rows, env, args.interval)
-    comparison = baseline and baseline_comparison(
-        next(run for run in series if run["rows"] == args.reference_rows), baseline, args.baseline_label
-    )
-    line = linearity(series)
-    results = {
-        "machine": {**info, "load_average_at_end": [round(load, 2) for load in os.getloadavg()]},
-        "settings": {
-            "project": project.name,
-            **facts,
-            "sizes": args.sizes,
-            "reference_rows": args.reference_rows,
-            "seed": args.seed,
-            "sample_interval_s": args.interval,
-            "stage_command": "uv run --no-sync dvc repro --single-item --force --quiet <stage>",
-            "bytecode": "cached (an unmeasured run first, PYTHONDONTWRITEBYTECODE unset)"
-            if args.warmup_rows
-            else "as left by earlier runs",
-            "minutes": round((time.time() - started) / 60, 1),
-        },
-        "series": series,
-        "baseline": baseline,
-        "comparison": comparison,
-        "linearity": line,
-        "goals": goals(series, args.reference_rows, line, comparison),
-    }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+                write()
+    results = write()
     for goal in results["goals"]:
         value = "-" if goal["value"] is None else f"{goal['value']:.4g}"
         print(f"{goal['goal']}: {value} {goal['unit']} ({goal['verdict']})")

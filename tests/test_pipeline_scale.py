@@ -56,26 +56,18 @@ def results(scale: ModuleType, *, current_1m_s: float = 50.0, baseline_1m_s: flo
     ]
     old = {"validate": 30.0, "train": baseline_1m_s - 80, "evaluate": 50.0}
     baseline = run(scale, "37573ce", 1_000_000, old, 0.8334)
-    comparison = scale.baseline_comparison(series[1], baseline, "37573ce")
-    line = scale.linearity(series)
-    return {
-        "machine": {"cpus": 2, "memory_gib": 23.4, "load_average_at_start": [0.1], "load_average_at_end": [1.9]},
-        "settings": {
-            "problem_type": "binary_classification",
-            "metric": "roc_auc",
-            "reference_rows": 1_000_000,
-            "seed": 16,
-            "sample_interval_s": 0.05,
-            "stage_command": "uv run --no-sync dvc repro --single-item --force --quiet <stage>",
-            "bytecode": "cached",
-            "minutes": 12.5,
-        },
-        "series": series,
-        "baseline": baseline,
-        "comparison": comparison,
-        "linearity": line,
-        "goals": scale.goals(series, 1_000_000, line, comparison),
+    machine = {"cpus": 2, "memory_gib": 23.4, "load_average_at_start": [0.1], "load_average_at_end": [1.9]}
+    settings = {
+        "problem_type": "binary_classification",
+        "metric": "roc_auc",
+        "reference_rows": 1_000_000,
+        "seed": 16,
+        "sample_interval_s": 0.05,
+        "stage_command": "uv run --no-sync dvc repro --single-item --force --quiet <stage>",
+        "bytecode": "cached",
+        "minutes": 12.5,
     }
+    return scale.assemble(machine, settings, series, baseline)
 
 
 def test_memory_is_summed_over_the_stage_process_tree_and_nothing_else(scale: ModuleType, tmp_path: Path) -> None:
@@ -232,6 +224,18 @@ def test_the_whole_bench_page_ends_with_the_section_and_the_section_alone_can_be
     assert redone.split(PIPELINE_HEADING)[0] == whole.split(PIPELINE_HEADING)[0]  # the other sections as they were
     assert "| whole pipeline at 1,000,000 rows | 70.0 s | ≤ 60.0 s | misses |" in redone
     assert (tmp_path / "benchmarks" / "pipeline-scale.svg").read_text() == pipeline_plot(slower)
+
+
+def test_results_written_before_the_series_ends_judge_only_what_was_measured(scale: ModuleType) -> None:
+    complete = results(scale)
+    so_far = scale.assemble(complete["machine"], complete["settings"], complete["series"][:1], None)
+    assert so_far["comparison"] is None
+    assert so_far["linearity"] is None
+    assert {goal["verdict"] for goal in so_far["goals"]} == {"not measured"}  # nothing at 1M yet
+    before_baseline = scale.assemble(complete["machine"], complete["settings"], complete["series"][:2], None)
+    verdicts = [goal["verdict"] for goal in before_baseline["goals"]]
+    assert verdicts == ["meets", "not measured", "meets", "meets", "not measured"]
+    assert complete["comparison"]["label"] == "37573ce"
 
 
 def test_the_plot_stacks_each_run_by_stage_per_million_rows_against_the_goals(scale: ModuleType) -> None:
