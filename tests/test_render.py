@@ -61,6 +61,7 @@ EXPECTED_FILES = {
     "src/{package}/core/metrics.py",
     "src/{package}/core/predict.py",
     "src/{package}/core/requests.py",
+    "src/{package}/core/tables.py",
     "src/{package}/core/validation.py",
     "src/{package}/estimator.py",
     "src/{package}/features.py",

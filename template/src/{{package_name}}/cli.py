@@ -33,12 +33,12 @@ def run_validate(args: argparse.Namespace) -> str:
 
 
 def run_split(args: argparse.Namespace) -> str:
-    from .core.validation import read_csv, write_csv
+    from .core.tables import read_table, write_table
     from .pipeline.split import split_rows
 
-    train, test = split_rows(read_csv(args.input), load_params().split)
-    write_csv(train, args.train)
-    write_csv(test, args.test)
+    train, test = split_rows(read_table(args.input), load_params().split)
+    write_table(train, args.train)
+    write_table(test, args.test)
     return f"split {len(train) + len(test)} rows: {len(train)} train -> {args.train}, {len(test)} test -> {args.test}"
 
 
@@ -54,7 +54,11 @@ def run_train(args: argparse.Namespace) -> str:
 
     metadata = train_file(args.input, args.data_lineage, args.model_dir, load_project_config(), load_params().train)
     threshold = metadata.get("decision_threshold")
-    decided = f", decision threshold {threshold}" if threshold is not None else ""
+    decided = (
+        f", decision threshold {threshold} (chosen on {metadata['threshold_rows']} held-out rows)"
+        if threshold is not None
+        else ""
+    )
     return f"trained model {metadata['version']} on {metadata['training_rows']} rows{decided} -> {args.model_dir}"
 
 

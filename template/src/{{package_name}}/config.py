@@ -156,6 +156,9 @@ class SplitParams(_Strict):
 
 class TrainParams(_Strict):
     seed: int
+    # Binary models with a decision cost: the share of training rows held out of the fit to choose
+    # the decision threshold on.
+    threshold_holdout: float = Field(default=0.2, gt=0, lt=1)
     # Keyword arguments of the estimator; it validates them itself when training starts.
     estimator: dict[str, Any] = Field(default_factory=dict)
 
@@ -163,6 +166,9 @@ class TrainParams(_Strict):
 class EvaluateParams(_Strict):
     metrics: list[str] = Field(min_length=1)
     permutation_repeats: int = Field(default=5, ge=1)
+    # Permutation importance shuffles a random sample of at most this many test rows: its cost
+    # grows with rows x features x repeats, and the ranking settles long before a million rows.
+    importance_rows: int = Field(default=10_000, ge=100)
     seed: int = 42
 
 

@@ -115,24 +115,24 @@ def encoder() -> FeatureEncoder:
 
 def write_features(rows: pd.DataFrame, path: Path) -> None:
     """Write the model inputs of validated rows, with their target, for the train and evaluate stages."""
-    from .validation import write_csv  # imported here: the service never writes files, nor needs pandera
+    from .tables import write_table  # imported here: the service never writes files
 
-    write_csv(model_inputs(rows).assign(**{contract.TARGET.name: rows[contract.TARGET.name]}), path)
+    write_table(model_inputs(rows).assign(**{contract.TARGET.name: rows[contract.TARGET.name]}), path)
 
 
 def read_features(path: Path) -> tuple[pd.DataFrame, pd.Series]:
     """Model inputs and target written by `write_features`, typed exactly as `model_inputs` types them."""
+    from .tables import read_table
+
     declared, target = feature_list(), contract.TARGET
-    frame = pd.read_csv(
-        path,
-        dtype=declared.dtypes | {target.name: PANDAS_DTYPES[target.dtype]},
-        keep_default_na=False,
-        na_values=[""],
-    )
+    frame = read_table(path)
     expected = (*declared.names, target.name)
     if sorted(frame.columns) != sorted(expected):
         raise FeatureListError(
             f"{path} holds the columns {_quoted(frame.columns)}, but FEATURES and the target are "
             f"{_quoted(expected)}: rerun the features stage (`uv run dvc repro`)"
         )
-    return frame[list(declared.names)], frame[target.name]
+    inputs = frame[list(declared.names)]
+    if inputs.dtypes.tolist() != list(declared.pandas_dtypes):  # FEATURES changed a kind since the file was written
+        inputs = inputs.astype(declared.dtypes)
+    return inputs, frame[target.name].astype(PANDAS_DTYPES[target.dtype])

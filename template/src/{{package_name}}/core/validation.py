@@ -2,8 +2,9 @@
 
 A broken file fails with one line per column and check, naming the failing row count and
 example values, e.g. `- column 'tenure_months': 3 row(s) are not int64 (e.g. 'abc', 'x')`.
-Every stage reads and writes rows in one CSV form (`read_csv`, `write_csv`): a missing value is
-written as an empty cell, and read back as missing from any spelling in its column's `Column.nulls`.
+Raw data comes as CSV (`read_csv`) or Parquet (`read_raw` picks by suffix). In CSV a missing value
+is any spelling in its column's `Column.nulls`; `write_csv` writes it as an empty cell, the form
+`read_csv` reads back. Past validation, stages exchange Parquet (`core.tables`).
 """
 
 from __future__ import annotations
@@ -121,12 +122,15 @@ def _coerces_to_missing(dtype: Any, value: str) -> bool:
 def check_rows(rows: pd.DataFrame, *, with_target: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
     """`rows` validated against the schema, and every failure case (none when the rows pass)."""
     marked = with_nulls(rows, with_target=with_target)
-    undeclared = _undeclared_nulls(marked, with_target=with_target)
     try:
         valid = data_schema(with_target=with_target).validate(marked, lazy=True)
     except pandera.errors.SchemaErrors as errors:
+        undeclared = _undeclared_nulls(marked, with_target=with_target)
         return marked, pd.concat([errors.failure_cases, undeclared], ignore_index=True)
-    return valid, undeclared
+    # Only a cell that coercion turned into a missing value can be an undeclared spelling of one:
+    # looking for them in those rows alone spares parsing every number twice.
+    became_missing = (marked.notna() & valid.isna()).any(axis=1)
+    return valid, _undeclared_nulls(marked[became_missing], with_target=with_target)
 
 
 def validate(rows: pd.DataFrame, *, with_target: bool = True) -> pd.DataFrame:
@@ -252,6 +256,21 @@ def _example(value: Any) -> str:
     return text if len(text) <= EXAMPLE_CHARACTERS else f"{text[: EXAMPLE_CHARACTERS - 1]}…"
 
 
+def read_raw(path: Path, content: bytes) -> pd.DataFrame:
+    """Validate the raw data the pipeline starts from, `content` being the bytes of `path`: Parquet by its
+    suffix, else CSV (`read_csv`)."""
+    if path.suffix.lower() != ".parquet":
+        return read_csv(path, content=content)
+    try:
+        rows = pd.read_parquet(io.BytesIO(content))
+    except (ValueError, OSError) as error:  # pyarrow's errors are both
+        raise DataContractError(f"{path}: not a readable Parquet file ({error})") from None
+    try:
+        return validate(rows)
+    except DataContractError as error:
+        raise DataContractError(f"{path}: {error}") from None
+
+
 def read_csv(path: Path, *, with_target: bool = True, content: bytes | None = None) -> pd.DataFrame:
     """Read and validate a CSV file of raw rows (from `content`, its bytes, when already read); errors start with
     the file's path. Only a column's own null spellings become missing: a category "NA" stays "NA"."""
@@ -268,6 +287,6 @@ def read_csv(path: Path, *, with_target: bool = True, content: bytes | None = No
 
 
 def write_csv(rows: pd.DataFrame, path: Path) -> None:
-    """Write rows in the one CSV form every stage reads back."""
+    """Write rows as CSV in the form `read_csv` reads back (a missing value is an empty cell)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     rows.to_csv(path, index=False, lineterminator="\n", date_format="%Y-%m-%dT%H:%M:%S")

@@ -14,12 +14,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
-try:  # optional: pyarrow reads a large log several times faster; without it, files are read line by line
-    import pyarrow as pa
-    import pyarrow.json
-except ImportError:
-    pa = None
+import pyarrow as pa
+import pyarrow.json
 
 from ..contract import COLUMNS, TARGET
 from ..core.errors import ProjectError
@@ -85,7 +81,7 @@ LINE_SPACE = np.frombuffer(b" \t\r\x0b\x0c", dtype=np.uint8)
 
 
 def log_file_frame(path: Path) -> pd.DataFrame:
-    """One log file's records as `log_frame` has them, parsed column by column when pyarrow is installed.
+    """One log file's records as `log_frame` has them, parsed column by column.
 
     The file's complete lines are parsed in one go with pyarrow, with the contract's types for
     the features. A file that pyarrow cannot read so, or that holds anything pyarrow might read
@@ -95,7 +91,7 @@ def log_file_frame(path: Path) -> pd.DataFrame:
     """
     data = path.read_bytes()
     complete = data if data.endswith(b"\n") else data[: data.rfind(b"\n") + 1]  # the rest is a write in progress
-    table = _arrow_table(complete) if pa is not None else None
+    table = _arrow_table(complete)
     if table is None:
         return log_frame(read_log_file(path))
     return _frame_from_table(table)

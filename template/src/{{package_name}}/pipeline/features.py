@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..core.featureset import write_features
-from ..core.validation import read_csv
+from ..core.tables import read_table
 
 
 def features_files(split_paths: list[Path], output_dir: Path) -> list[Path]:
@@ -13,6 +13,6 @@ def features_files(split_paths: list[Path], output_dir: Path) -> list[Path]:
     written = []
     for split_path in split_paths:
         destination = output_dir / split_path.name
-        write_features(read_csv(split_path), destination)
+        write_features(read_table(split_path), destination)
         written.append(destination)
     return written

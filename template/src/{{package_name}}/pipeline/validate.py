@@ -1,4 +1,4 @@
-"""The validate stage: raw rows checked against the contract, written in the one CSV form stages share.
+"""The validate stage: raw rows (CSV or Parquet) checked against the contract, written as the Parquet stages share.
 
 It also vouches for the bytes. It hashes the raw file it reads and, when DVC versions that file
 (a `.dvc` pointer beside it), refuses bytes whose md5 differs from the one the pointer records.
@@ -20,7 +20,8 @@ from typing import Any
 import yaml
 
 from ..core.errors import ProjectError
-from ..core.validation import read_csv, write_csv
+from ..core.tables import write_table
+from ..core.validation import read_raw
 
 POINTER_SUFFIX = ".dvc"
 # DVC 2 pointers (no `hash: md5` line) hold an md5 of text with CRLF read as LF, chunk by chunk:
@@ -121,8 +122,8 @@ def validate_file(source: Path, destination: Path, lineage: Path | None = None) 
     except OSError as error:
         raise DataVersionError(f"{source}: cannot read the raw data ({error.strerror})") from None
     record = check_version(source, content)
-    rows = read_csv(source, content=content)
-    write_csv(rows, destination)
+    rows = read_raw(source, content)
+    write_table(rows, destination)
     if lineage is not None:
         lineage.parent.mkdir(parents=True, exist_ok=True)
         lineage.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")

@@ -9,7 +9,6 @@ replaces the output files only when the whole file is scored.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import secrets
 import sys
@@ -292,8 +291,6 @@ def score_file(
     """
     run_id, started = new_run_id(), time.perf_counter()
     rejects = rejects or rejects_path(output)
-    if "parquet" in (input_format(source), input_format(str(output))) and importlib.util.find_spec("pyarrow") is None:
-        raise ScoringError("reading or writing Parquet needs pyarrow: add it with `uv add pyarrow`")
     if rejects.suffix.lower() != ".csv":
         raise ScoringError(f"{rejects}: the rejects file is written as CSV: give it a .csv name")
     scored, rejected = AtomicTable(output), AtomicTable(rejects)
