@@ -165,6 +165,7 @@ REAL_CHANGES = {
     "kubernetes": ("binary-auth-k8s", "false", "deploy/kubernetes/deployment.yaml"),
     "experiment_tracking": ("multiclass", "none", "tests/test_tracking.py"),
     "monitoring_report": ("multiclass", "builtin", "tests/test_evidently_report.py"),
+    "compute": ("binary-lightgbm-dask", "local", "src/churn_pilot/compute/cluster.py"),
 }
 
 

@@ -118,6 +118,8 @@ def test_variant_names_and_tags_are_well_formed() -> None:
         ({"author_email": "spaces in@example.com"}, "email address"),
         ({"python_version": "2.7"}, "python_version"),
         ({"problem_type": "clustering"}, "problem_type"),
+        ({"compute": "dask"}, "choose the LightGBM model family for compute=dask"),
+        ({"compute": "spark"}, "compute"),
         ({"license": "GPL-3.0"}, "license"),
         ({"model_owner_name": ""}, "Enter a name"),
         ({"model_owner_name": "x" * 101}, "100 characters"),

@@ -148,6 +148,19 @@ EXPECTED_FILES = {
 OPTIONAL_FILES = {
     ("experiment_tracking", "mlflow"): {"tests/test_tracking.py"},
     ("monitoring_report", "evidently"): {"tests/test_evidently_report.py"},
+    ("compute", "dask"): {
+        "docs/compute.md",
+        "src/{package}/compute/__init__.py",
+        "src/{package}/compute/cluster.py",
+        "src/{package}/compute/evaluate.py",
+        "src/{package}/compute/features.py",
+        "src/{package}/compute/scoring.py",
+        "src/{package}/compute/split.py",
+        "src/{package}/compute/tables.py",
+        "src/{package}/compute/train.py",
+        "src/{package}/compute/validate.py",
+        "tests/test_compute.py",
+    },
     ("kubernetes", True): {
         "deploy/kubernetes/README.md",
         "deploy/kubernetes/deployment.yaml",

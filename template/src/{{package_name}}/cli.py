@@ -12,8 +12,9 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
-from .config import load_params, load_project_config
+from .config import PARAMS_PATH, ComputeParams, load_params, load_project_config
 from .core.errors import ProjectError
 
 
@@ -25,34 +26,74 @@ class NotReadyError(ProjectError):
 # process, and importing scikit-learn and skops only where used keeps stages quick.
 
 
-def run_validate(args: argparse.Namespace) -> str:
-    from .pipeline.validate import validate_file
+def dask_settings() -> ComputeParams | None:
+    """params.yaml `compute` when it runs the stages on Dask (`engine: dask`), else None: in this process."""
+    compute = load_params().compute if PARAMS_PATH.is_file() else ComputeParams()
+    return compute if compute.engine == "dask" else None
 
-    rows = validate_file(args.input, args.output, args.lineage)
+
+def on_cluster(compute: ComputeParams, stage: Callable[..., Any], *args: Any) -> Any:
+    """Run a `compute` stage function on the Dask cluster (a local one unless DASK_SCHEDULER_ADDRESS names one)."""
+    from .compute.cluster import cluster_client
+
+    with cluster_client(compute) as client:
+        return stage(*args, client, compute)
+
+
+def run_validate(args: argparse.Namespace) -> str:
+    compute = dask_settings()
+    if compute is None:
+        from .pipeline.validate import validate_file
+
+        rows = validate_file(args.input, args.output, args.lineage)
+    else:
+        from .compute.validate import validate_file
+
+        rows = on_cluster(compute, validate_file, args.input, args.output, args.lineage)
     return f"{args.input}: {rows} rows meet the data contract -> {args.output}"
 
 
 def run_split(args: argparse.Namespace) -> str:
-    from .core.tables import read_table, write_table
-    from .pipeline.split import split_rows
+    params, compute = load_params(), dask_settings()
+    if compute is None:
+        from .core.tables import read_table, write_table
+        from .pipeline.split import split_rows
 
-    train, test = split_rows(read_table(args.input), load_params().split)
-    write_table(train, args.train)
-    write_table(test, args.test)
-    return f"split {len(train) + len(test)} rows: {len(train)} train -> {args.train}, {len(test)} test -> {args.test}"
+        train, test = split_rows(read_table(args.input), params.split)
+        write_table(train, args.train)
+        write_table(test, args.test)
+        train_rows, test_rows = len(train), len(test)
+    else:
+        from .compute.split import split_file
+
+        train_rows, test_rows = on_cluster(compute, split_file, args.input, args.train, args.test, params.split)
+    total = train_rows + test_rows
+    return f"split {total} rows: {train_rows} train -> {args.train}, {test_rows} test -> {args.test}"
 
 
 def run_features(args: argparse.Namespace) -> str:
-    from .pipeline.features import features_files
+    compute = dask_settings()
+    if compute is None:
+        from .pipeline.features import features_files
 
-    written = features_files(args.inputs, args.output_dir)
+        written = features_files(args.inputs, args.output_dir)
+    else:
+        from .compute.features import features_files
+
+        written = on_cluster(compute, features_files, args.inputs, args.output_dir)
     return "model inputs -> " + ", ".join(str(path) for path in written)
 
 
 def run_train(args: argparse.Namespace) -> str:
-    from .pipeline.train import train_file
+    paths, config, compute = (args.input, args.data_lineage, args.model_dir), load_project_config(), dask_settings()
+    if compute is None:
+        from .pipeline.train import train_file
 
-    metadata = train_file(args.input, args.data_lineage, args.model_dir, load_project_config(), load_params().train)
+        metadata = train_file(*paths, config, load_params().train)
+    else:
+        from .compute.train import train_file
+
+        metadata = on_cluster(compute, train_file, *paths, config, load_params().train)
     threshold = metadata.get("decision_threshold")
     decided = (
         f", decision threshold {threshold} (chosen on {metadata['threshold_rows']} held-out rows)"
@@ -63,13 +104,20 @@ def run_train(args: argparse.Namespace) -> str:
 
 
 def run_evaluate(args: argparse.Namespace) -> str:
-    from .pipeline.evaluate import evaluate_files
     from .pipeline.tracking import log_run
     from .registry.artifacts import MODEL_FILE, metadata_path, read_metadata
 
-    params = load_params()
+    params, compute = load_params(), dask_settings()
     model_path = args.model_dir / MODEL_FILE
-    metrics = evaluate_files(args.input, model_path, args.metrics, args.reports, params.evaluate)
+    files = (args.input, model_path, args.metrics, args.reports, params.evaluate)
+    if compute is None:
+        from .pipeline.evaluate import evaluate_files
+
+        metrics = evaluate_files(*files)
+    else:
+        from .compute.evaluate import evaluate_files
+
+        metrics = on_cluster(compute, evaluate_files, *files)
     summary = ", ".join(f"{name}={value}" for name, value in metrics.items() if not isinstance(value, dict))
     run_id = log_run(params.tracking, read_metadata(model_path), metrics, [model_path, metadata_path(model_path)])
     tracked = f" (MLflow run {run_id})" if run_id else ""
@@ -170,6 +218,12 @@ def run_score(args: argparse.Namespace) -> str:
     input_format(args.input)  # a wrong suffix fails before the model loads
     input_format(str(args.output))
     served = load_promoted(Registry(args.registry or served_registry_path()))
+    compute = dask_settings()
+    if compute is not None:  # each partition of the input is a chunk: --chunk-rows does not apply
+        from .compute.scoring import score_file as score_on_cluster
+
+        summary = on_cluster(compute, score_on_cluster, args.input, args.output, served)
+        return summary.explain()
     summary = score_file(
         args.input, args.output, served, rejects=args.rejects, chunk_rows=args.chunk_rows or CHUNK_ROWS
     )

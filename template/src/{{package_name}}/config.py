@@ -178,12 +178,28 @@ class TrackingParams(_Strict):
     experiment: str = Field(default="default", min_length=1)
 
 
+class ComputeParams(_Strict):
+    """Where the stages and batch scoring run: in their own process (`local`), or on a Dask cluster (`dask`)."""
+
+    engine: Literal["local", "dask"] = "local"
+    # The local cluster a stage starts when DASK_SCHEDULER_ADDRESS names no running one. How many
+    # workers train, and how rows are partitioned, change what lightgbm.dask learns.
+    workers: int = Field(default=2, ge=1)
+    threads_per_worker: int = Field(default=1, ge=1)
+    memory_limit: str = "2GiB"  # per worker; Dask spills to disk beyond ~60% of it
+    processes: bool = False  # worker threads in the stage's process: on one machine, half the time of processes
+    # A partition is about this much of the raw file, and there is at least one per worker.
+    blocksize: str = "64MiB"
+    connect_timeout_seconds: int = Field(default=10, gt=0)
+
+
 class Params(_Strict):
     data: DataParams = DataParams()
     split: SplitParams
     train: TrainParams
     evaluate: EvaluateParams
     tracking: TrackingParams = TrackingParams()
+    compute: ComputeParams = ComputeParams()
 
 
 def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:

@@ -177,16 +177,34 @@ def evaluate_files(
     """Score the saved model on a features file, write metrics and reports; return the metrics."""
     model, metadata = load_model(model_path)
     features, target_series = read_features(features_path)
-    target = target_series.to_numpy()
     with thread_limit(len(features)):
         predictions = predict(model, metadata, features)
-        check_metrics(params.metrics, predictions)
+    return evaluate_predictions(
+        model, metadata, features, target_series.to_numpy(), predictions, metrics_path, reports_dir, params
+    )
 
-        metrics = held_out_metrics(target, predictions, metadata, params.metrics)
-        write_json(metrics_path, metrics)
-        write_json(reports_dir / SLICES_FILE, slice_metrics(features, target, predictions, metadata, params.metrics))
+
+def evaluate_predictions(
+    model: Pipeline,
+    metadata: Mapping[str, Any],
+    features: pd.DataFrame,
+    target: np.ndarray,
+    predictions: Predictions,
+    metrics_path: Path,
+    reports_dir: Path,
+    params: EvaluateParams,
+) -> dict[str, Any]:
+    """Write metrics and reports from the held-out rows' model inputs, target and predictions; return the metrics.
+
+    The Dask engine predicts on its cluster, then calls this (`compute.evaluate`).
+    """
+    check_metrics(params.metrics, predictions)
+    metrics = held_out_metrics(target, predictions, metadata, params.metrics)
+    write_json(metrics_path, metrics)
+    write_json(reports_dir / SLICES_FILE, slice_metrics(features, target, predictions, metadata, params.metrics))
+    with thread_limit(len(features)):
         importance = importances(model, metadata, features, target, params.metrics[0], params)
-        write_json(reports_dir / IMPORTANCE_FILE, importance)
-        write_plots(reports_dir / PLOTS_DIR, target, predictions, importance)
-        reference_profile(features, predictions, metadata, params.seed).write(reports_dir / REFERENCE_PROFILE_FILE)
+    write_json(reports_dir / IMPORTANCE_FILE, importance)
+    write_plots(reports_dir / PLOTS_DIR, target, predictions, importance)
+    reference_profile(features, predictions, metadata, params.seed).write(reports_dir / REFERENCE_PROFILE_FILE)
     return metrics
