@@ -76,6 +76,9 @@ def fit_on_cluster(
     rows: dd.DataFrame, problem_type: ProblemType, params: TrainParams, client: Client
 ) -> tuple[Pipeline, int]:
     """Fit encoder and estimator on every partition of `rows`; the local model and the rows it was fitted on."""
+    # Held in the workers' memory: read once for the categories and the encoding, and the inputs and
+    # the target come from the same partitions (a column read alone can be partitioned otherwise).
+    rows = client.persist(rows)
     fitted = fitted_encoder(rows, client)
     inputs = rows.map_partitions(encoded_inputs, fitted, meta=np.empty((0, 0), dtype="float64"))
     inputs, target = client.persist([inputs, rows[TARGET.name].to_dask_array()])
