@@ -32,12 +32,12 @@ def dask_settings() -> ComputeParams | None:
     return compute if compute.engine == "dask" else None
 
 
-def on_cluster(compute: ComputeParams, stage: Callable[..., Any], *args: Any) -> Any:
+def on_cluster(compute: ComputeParams, stage: Callable[..., Any], *args: Any, **options: Any) -> Any:
     """Run a `compute` stage function on the Dask cluster (a local one unless DASK_SCHEDULER_ADDRESS names one)."""
     from .compute.cluster import cluster_client
 
     with cluster_client(compute) as client:
-        return stage(*args, client, compute)
+        return stage(*args, client, compute, **options)
 
 
 def run_validate(args: argparse.Namespace) -> str:
@@ -222,7 +222,7 @@ def run_score(args: argparse.Namespace) -> str:
     if compute is not None:  # each partition of the input is a chunk: --chunk-rows does not apply
         from .compute.scoring import score_file as score_on_cluster
 
-        summary = on_cluster(compute, score_on_cluster, args.input, args.output, served)
+        summary = on_cluster(compute, score_on_cluster, args.input, args.output, served, rejects=args.rejects)
         return summary.explain()
     summary = score_file(
         args.input, args.output, served, rejects=args.rejects, chunk_rows=args.chunk_rows or CHUNK_ROWS

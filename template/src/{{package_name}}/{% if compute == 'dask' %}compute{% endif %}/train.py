@@ -11,6 +11,7 @@ they come back to choose the threshold.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -68,8 +69,7 @@ def distributed_estimator(problem_type: ProblemType, params: TrainParams, client
     except TypeError as error:
         raise ConfigError(f"params.yaml train.estimator: {error}") from None
     twin = DaskLGBMClassifier if problem_type.is_classification else DaskLGBMRegressor
-    settings = {name: value for name, value in local.get_params().items() if name != "n_jobs"}  # each worker's threads
-    return twin(client=client, **settings)
+    return twin(client=client, **local.get_params())
 
 
 def fit_on_cluster(
@@ -86,7 +86,10 @@ def fit_on_cluster(
     target.compute_chunk_sizes()
     estimator = distributed_estimator(problem_type, params, client)
     try:
-        estimator.fit(inputs, target)
+        with warnings.catch_warnings():
+            # lightgbm.dask warns about its own default `n_jobs`: each worker trains on its own threads.
+            warnings.filterwarnings("ignore", "Parameter n_jobs will be ignored", UserWarning)
+            estimator.fit(inputs, target)
     except SETTINGS_ERRORS as error:  # estimators check their settings when fitting starts
         raise ConfigError(f"params.yaml train.estimator: {error}") from None
     return Pipeline([("encode", fitted), ("estimate", estimator.to_local())]), int(target.shape[0])
