@@ -2,12 +2,15 @@
 
 Fast tests render every remote choice and read `.dvc/config`, `.env.example` and the ignore
 rules. The slow tests push a generated project's data to a local S3-compatible server (moto)
-and pull it back into fresh clones, with the credentials only in the environment.
+and pull it back into fresh clones, with the credentials only in the environment, and import
+raw data from a bucket URL as docs/bring-your-own-data.md shows.
 """
 
 from __future__ import annotations
 
 import configparser
+import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -22,6 +25,7 @@ from urllib.parse import urlparse
 import pytest
 
 from tools.projects import project_env
+from tools.sample_data import dataset_bytes
 from tools.variants import ROOT, Variant, render, variant_named
 
 DOCS = ROOT / "docs" / "remotes.md"
@@ -188,6 +192,7 @@ class PushedProject:
     root: Path
     env: dict[str, str]
     s3: Any  # a boto3 S3 client of the local server
+    endpoint: str
     bucket: str
     prefix: str  # the remote's folder in the bucket
 
@@ -249,7 +254,7 @@ def pushed(s3_variant: Variant, s3_endpoint: str, tmp_path_factory: pytest.TempP
     remote = urlparse(answers["dvc_remote_url"])
     s3.create_bucket(Bucket=remote.netloc)  # DVC pushes into an existing bucket; it does not create one
     project = PushedProject(
-        root, project_env(os.environ, **FAKE_CREDENTIALS), s3, remote.netloc, remote.path.lstrip("/")
+        root, project_env(os.environ, **FAKE_CREDENTIALS), s3, s3_endpoint, remote.netloc, remote.path.lstrip("/")
     )
     run(root, project.env, "git", "init", "-q", "-b", "main")
     run(root, project.env, "git", "add", "-A")
@@ -292,3 +297,54 @@ def test_pull_refuses_an_object_altered_in_the_remote(pushed: PushedProject, tmp
     restored = pushed.pull(clone)  # the same pull succeeds once the object is intact: the alteration was the cause
     assert restored.returncode == 0, restored.stderr
     assert (clone / SAMPLE_DATA).read_bytes() == (pushed.root / SAMPLE_DATA).read_bytes()
+
+
+def validated_md5s(project: Path, env: Mapping[str, str], raw: str) -> tuple[str, str]:
+    """The md5 the validate stage read from `raw`, and the one its DVC pointer records (from the lineage record)."""
+    package = yaml_value(project / ".copier-answers.yml", "package_name")
+    lineage = project / "lineage.json"
+    run(
+        project,
+        env,
+        "uv",
+        "run",
+        "--frozen",
+        package,
+        "validate",
+        raw,
+        "--output",
+        "rows.parquet",
+        "--lineage",
+        "lineage.json",
+    )
+    record = json.loads(lineage.read_text(encoding="utf-8"))
+    return record["md5"], record["dvc_md5"]
+
+
+def yaml_value(path: Path, key: str) -> str:
+    import yaml
+
+    return str(yaml.safe_load(path.read_text(encoding="utf-8"))[key])
+
+
+@pytest.mark.slow
+def test_raw_data_imported_from_a_bucket_url_is_validated_as_the_version_dvc_recorded(
+    pushed: PushedProject, tmp_path: Path
+) -> None:
+    """`dvc import-url s3://…` (docs/bring-your-own-data.md): the data is a versioned pipeline input, and
+    `dvc update` takes the bucket's new version, which the validate stage then vouches for."""
+    clone = pushed.fresh_clone(tmp_path / "clone")
+    key, raw = "incoming/customers.csv", "data/raw/customers.csv"
+    versions = [dataset_bytes("binary_classification", seed, rows=300) for seed in (5, 6)]
+    pushed.s3.put_object(Bucket=pushed.bucket, Key=key, Body=versions[0])
+    url, fs_config = f"s3://{pushed.bucket}/{key}", f"endpointurl={pushed.endpoint}"
+    # --fs-config takes several values: it goes after the arguments.
+    run(clone, pushed.env, "uv", "run", "--frozen", "dvc", "import-url", url, raw, "--fs-config", fs_config)
+    first = hashlib.md5(versions[0], usedforsecurity=False).hexdigest()
+    assert validated_md5s(clone, pushed.env, raw) == (first, first)
+
+    pushed.s3.put_object(Bucket=pushed.bucket, Key=key, Body=versions[1])
+    run(clone, pushed.env, "uv", "run", "--frozen", "dvc", "update", f"{raw}.dvc")
+    second = hashlib.md5(versions[1], usedforsecurity=False).hexdigest()
+    assert validated_md5s(clone, pushed.env, raw) == (second, second)
+    assert pushed.tracked_files_containing(clone, SECRET_VALUES) == []
