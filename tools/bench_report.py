@@ -106,10 +106,10 @@ def pipeline_plot(pipeline: Mapping[str, Any]) -> str:
         limit = PIPELINE_LINEARITY * reference["s_per_million_rows"]
         lines.append((limit, f"{PIPELINE_LINEARITY:g} x {rows_label(reference['rows'])}"))
     longest = max(*(run["s_per_million_rows"] for _, run in runs), *(seconds for seconds, _ in lines))
-    scale, left, bar, gap = 560 / longest, 200, 26, 18
+    scale, left, bar, gap = 480 / longest, 200, 26, 18  # room after the longest bar for its label
     height = 50 + len(runs) * (bar + gap) + 30 * ((len(stages) + 3) // 4)
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="860" height="{height}" font-family="sans-serif" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="900" height="{height}" font-family="sans-serif" '
         'font-size="12" role="img" aria-label="Pipeline seconds per million rows, by stage and data size">'
     ]
     for row, (label, run) in enumerate(runs):
