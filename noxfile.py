@@ -73,7 +73,7 @@ def bench(session: nox.Session) -> None:
 
     `-- --quick` runs every piece briefly (a smoke test of the benchmarks themselves) and writes
     the page under build/bench-quick/ instead of docs/. `-- --only pipeline` runs only the
-    pipeline at 100k, 1M and 5M rows against the baseline commit (about 15 minutes) and rewrites
+    pipeline at 100k, 1M and 5M rows against the baseline commit (about 5 minutes) and rewrites
     only that section of the page, its plot and its raw figures.
     """
     import json
@@ -124,7 +124,7 @@ def bench(session: nox.Session) -> None:
     results["ab_timeout"] = ab_timeout_benchmark(project, with_bytecode, ab_summaries, scratch / "ab-timeout", *load)
     session.log("monitoring benchmark (1M rows x 20 features)")
     results["monitor"] = monitor_benchmark(project, with_bytecode, *window)
-    session.log("pipeline at 100k, 1M and 5M rows, and the baseline commit at 1M (about 15 minutes)")
+    session.log("pipeline at 100k, 1M and 5M rows, and the baseline commit at 1M (about 5 minutes)")
     results["pipeline"] = pipeline_benchmark(with_bytecode, scratch / "pipeline", pipeline_raw, *sizes)
     raw = scratch / "bench.json" if quick else ROOT / "build" / "bench.json"
     raw.write_text(json.dumps(results, indent=2) + "\n")
