@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -64,6 +64,14 @@ class ScoringSummary:
     output: Path
     rejects: Path
     seconds: float
+
+    @classmethod
+    def of_run(
+        cls, run_id: str, model_version: str, scored: AtomicTable, rejected: AtomicTable, started: float
+    ) -> ScoringSummary:
+        """The summary of a run that started at `started` (`time.perf_counter`) and wrote these two files."""
+        elapsed = time.perf_counter() - started
+        return cls(run_id, model_version, scored.rows, rejected.rows, scored.path, rejected.path, elapsed)
 
     def explain(self) -> str:
         rate = (self.scored + self.rejected) / self.seconds if self.seconds else 0.0
@@ -255,6 +263,20 @@ class AtomicTable:
         self.temporary.unlink(missing_ok=True)
 
 
+@contextmanager
+def run_outputs(output: Path, rejects: Path) -> Iterator[tuple[AtomicTable, AtomicTable]]:
+    """A run's scored rows and rejects, committed together when the block completes, both discarded if it fails."""
+    scored, rejected = AtomicTable(output), AtomicTable(rejects)
+    try:
+        yield scored, rejected
+        scored.commit()
+        rejected.commit()
+    except BaseException:
+        scored.discard()
+        rejected.discard()
+        raise
+
+
 def read_ahead(items: Iterator[Any]) -> Iterator[Any]:
     """`items`, each next one produced in a second thread while the caller works on the current one."""
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -293,30 +315,18 @@ def score_file(
     rejects = rejects or rejects_path(output)
     if rejects.suffix.lower() != ".csv":
         raise ScoringError(f"{rejects}: the rejects file is written as CSV: give it a .csv name")
-    scored, rejected = AtomicTable(output), AtomicTable(rejects)
-    try:
-        checked = ((chunk, *contract_rows(chunk)) for chunk in read_chunks(source, chunk_rows))
-        with closing(read_ahead(checked)) as chunks, ThreadpoolController().limit(limits=1, user_api="openmp"):
-            for number, (chunk, valid, reasons) in enumerate(chunks, start=1):
-                scored.write(answers(valid, served, run_id))
-                rejected.write(rejected_rows(chunk, reasons))
-                if progress is not None and (number > 1 or len(chunk) == chunk_rows):
-                    rate = (scored.rows + rejected.rows) / (time.perf_counter() - started)
-                    print(f"{scored.rows} rows scored, {rejected.rows} rejected ({rate:,.0f} rows/s)", file=progress)
+    checked = ((chunk, *contract_rows(chunk)) for chunk in read_chunks(source, chunk_rows))
+    with (
+        run_outputs(output, rejects) as (scored, rejected),
+        closing(read_ahead(checked)) as chunks,
+        ThreadpoolController().limit(limits=1, user_api="openmp"),
+    ):
+        for number, (chunk, valid, reasons) in enumerate(chunks, start=1):
+            scored.write(answers(valid, served, run_id))
+            rejected.write(rejected_rows(chunk, reasons))
+            if progress is not None and (number > 1 or len(chunk) == chunk_rows):
+                rate = (scored.rows + rejected.rows) / (time.perf_counter() - started)
+                print(f"{scored.rows} rows scored, {rejected.rows} rejected ({rate:,.0f} rows/s)", file=progress)
         if scored.rows + rejected.rows == 0:
             raise ScoringError(f"{source}: the file has a header but no rows")
-        scored.commit()
-        rejected.commit()
-    except BaseException:
-        scored.discard()
-        rejected.discard()
-        raise
-    return ScoringSummary(
-        run_id=run_id,
-        model_version=served.version,
-        scored=scored.rows,
-        rejected=rejected.rows,
-        output=output,
-        rejects=rejects,
-        seconds=time.perf_counter() - started,
-    )
+    return ScoringSummary.of_run(run_id, served.version, scored, rejected, started)

@@ -3,7 +3,7 @@
 Each partition takes the service's path (contract checks, `model_inputs`, `predict`) on a worker,
 with the promoted model shipped once to the cluster; the client writes the answers and the
 rejects as they come back, in input order, through the same atomic files as the local command
-(`scoring.batch.AtomicTable`), so a failed run leaves the previous output as it was. Rows are
+(`scoring.batch.run_outputs`), so a failed run leaves the previous output as it was. Rows are
 numbered from 1 across the whole file, as the local command numbers them.
 """
 
@@ -21,13 +21,13 @@ from distributed import Client
 from ..config import ComputeParams
 from ..core.contract import contract_columns
 from ..scoring.batch import (
-    AtomicTable,
     ScoredRows,
     ScoringError,
     ScoringSummary,
     input_format,
     new_run_id,
     rejects_path,
+    run_outputs,
     score_frame,
 )
 from ..serving.loading import ServedModel
@@ -76,8 +76,7 @@ def score_file(
         dask.delayed(score_partition)(part, first, model, run_id)
         for part, first in zip(partitions, firsts, strict=True)
     ]
-    scored, rejected = AtomicTable(output), AtomicTable(rejects)
-    try:
+    with run_outputs(output, rejects) as (scored, rejected):
         for number, answered in enumerate(in_order(client.compute(tasks)), start=1):
             scored.write(answered.scored)
             rejected.write(answered.rejects)
@@ -88,18 +87,4 @@ def score_file(
                     f"({rate:,.0f} rows/s)",
                     file=progress,
                 )
-        scored.commit()
-        rejected.commit()
-    except BaseException:
-        scored.discard()
-        rejected.discard()
-        raise
-    return ScoringSummary(
-        run_id=run_id,
-        model_version=served.version,
-        scored=scored.rows,
-        rejected=rejected.rows,
-        output=output,
-        rejects=rejects,
-        seconds=time.perf_counter() - started,
-    )
+    return ScoringSummary.of_run(run_id, served.version, scored, rejected, started)
