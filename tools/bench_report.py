@@ -57,19 +57,30 @@ def first_green_plot(results: Mapping[str, Any]) -> str:
         parts.append(f'<text x="{x + 6:.1f}" y="{y + bar / 2 + 4}">{run["total"]:.1f} s</text>')
     bottom = 20 + len(runs) * (bar + gap) - gap
     for seconds, label in ((FIRST_GREEN_GOAL_S, "goal"), (FIRST_GREEN_BEYOND_S, "beyond")):
-        goal_x = left + seconds * scale
-        parts.append(
-            f'<line x1="{goal_x:.1f}" y1="12" x2="{goal_x:.1f}" y2="{bottom + 6}" stroke="#333" '
-            'stroke-dasharray="4 3"/>'
-            f'<text x="{goal_x + 4:.1f}" y="12">{label} {seconds:g} s</text>'
-        )
-    for index, step in enumerate(steps):
-        x, y = 20 + (index % 3) * 280, bottom + 30 + (index // 3) * 22
-        colour = STEP_COLOURS[index % len(STEP_COLOURS)]
-        parts.append(f'<rect x="{x}" y="{y - 10}" width="12" height="12" fill="{colour}"/>')
-        parts.append(f'<text x="{x + 18}" y="{y}">{escape(step)}</text>')
+        parts.append(goal_line(left + seconds * scale, 12, 12, bottom, f"{label} {seconds:g} s"))
+    colours = {step: STEP_COLOURS[index % len(STEP_COLOURS)] for index, step in enumerate(steps)}
+    parts += legend(colours, bottom, per_row=3, column_width=280)
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
+
+
+def goal_line(x: float, line_top: float, label_y: float, bottom: float, label: str) -> str:
+    """A dashed vertical line at `x` from `line_top` to just below the bars, labelled at its top."""
+    return (
+        f'<line x1="{x:.1f}" y1="{line_top}" x2="{x:.1f}" y2="{bottom + 6}" stroke="#333" '
+        'stroke-dasharray="4 3"/>'
+        f'<text x="{x + 4:.1f}" y="{label_y}">{escape(label)}</text>'
+    )
+
+
+def legend(colours: Mapping[str, str], bottom: float, *, per_row: int, column_width: int) -> list[str]:
+    """A colour swatch and name per bar segment, `per_row` to a row, below the bars."""
+    parts = []
+    for index, (name, colour) in enumerate(colours.items()):
+        x, y = 20 + (index % per_row) * column_width, bottom + 30 + (index // per_row) * 22
+        parts.append(f'<rect x="{x}" y="{y - 10}" width="12" height="12" fill="{colour}"/>')
+        parts.append(f'<text x="{x + 18}" y="{y}">{escape(name)}</text>')
+    return parts
 
 
 PIPELINE_HEADING = "## The pipeline as the data grows"
@@ -128,16 +139,8 @@ def pipeline_plot(pipeline: Mapping[str, Any]) -> str:
         )
     bottom = 34 + len(runs) * (bar + gap) - gap
     for index, (seconds, label) in enumerate(lines):
-        goal_x = left + seconds * scale
-        parts.append(
-            f'<line x1="{goal_x:.1f}" y1="{14 + 12 * index}" x2="{goal_x:.1f}" y2="{bottom + 6}" stroke="#333" '
-            'stroke-dasharray="4 3"/>'
-            f'<text x="{goal_x + 4:.1f}" y="{12 + 12 * index}">{escape(label)}</text>'
-        )
-    for index, stage in enumerate(stages):
-        x, y = 20 + (index % 4) * 210, bottom + 30 + (index // 4) * 22
-        parts.append(f'<rect x="{x}" y="{y - 10}" width="12" height="12" fill="{colours[stage]}"/>')
-        parts.append(f'<text x="{x + 18}" y="{y}">{escape(stage)}</text>')
+        parts.append(goal_line(left + seconds * scale, 14 + 12 * index, 12 + 12 * index, bottom, label))
+    parts += legend(colours, bottom, per_row=4, column_width=210)
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
 
