@@ -113,11 +113,16 @@ def encoder() -> FeatureEncoder:
     return FeatureEncoder(categorical=list(feature_list().categorical))
 
 
+def features_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """What a features file holds: the model inputs of validated rows, then their target."""
+    return model_inputs(rows).assign(**{contract.TARGET.name: rows[contract.TARGET.name]})
+
+
 def write_features(rows: pd.DataFrame, path: Path) -> None:
     """Write the model inputs of validated rows, with their target, for the train and evaluate stages."""
     from .tables import write_table  # imported here: the service never writes files
 
-    write_table(model_inputs(rows).assign(**{contract.TARGET.name: rows[contract.TARGET.name]}), path)
+    write_table(features_table(rows), path)
 
 
 def read_features(path: Path) -> tuple[pd.DataFrame, pd.Series]:

@@ -10,13 +10,8 @@ from distributed import Client
 from ..config import ComputeParams
 from ..contract import TARGET
 from ..core.columns import PANDAS_DTYPES
-from ..core.featureset import feature_list, model_inputs
+from ..core.featureset import feature_list, features_table
 from .tables import read_stage_table, write_frame
-
-
-def inputs_and_target(rows: pd.DataFrame) -> pd.DataFrame:
-    """What a features file holds: the model inputs of validated rows, and their target."""
-    return model_inputs(rows).assign(**{TARGET.name: rows[TARGET.name]})
 
 
 def features_meta() -> pd.DataFrame:
@@ -33,6 +28,6 @@ def features_files(split_paths: list[Path], output_dir: Path, client: Client, se
     for split_path in split_paths:
         destination = output_dir / split_path.name
         rows = read_stage_table(split_path, settings)
-        write_frame(client, rows.map_partitions(inputs_and_target, meta=meta), destination, meta)
+        write_frame(client, rows.map_partitions(features_table, meta=meta), destination, meta)
         written.append(destination)
     return written
