@@ -148,6 +148,17 @@ EXPECTED_FILES = {
 OPTIONAL_FILES = {
     ("experiment_tracking", "mlflow"): {"tests/test_tracking.py"},
     ("monitoring_report", "evidently"): {"tests/test_evidently_report.py"},
+    ("feature_store", "feast"): {
+        "data/history/customer_usage.csv",
+        "data/history/customer_usage.csv.dvc",
+        "feature_repo/definitions.py",
+        "feature_repo/feature_store.yaml",
+        "src/{package}/feature_views.py",
+        "src/{package}/featurestore/__init__.py",
+        "src/{package}/featurestore/definitions.py",
+        "src/{package}/featurestore/store.py",
+        "src/{package}/featurestore/views.py",
+    },
     ("compute", "dask"): {
         "docs/compute.md",
         "src/{package}/compute/__init__.py",

@@ -5,6 +5,13 @@ Each dataset is a monthly snapshot of subscription customers with the same input
 differs. The outcome depends on the inputs through a known, noisy relation, so a model has
 something real to learn and a gate has something real to check.
 
+Feature-store projects also get a history table per sample (`usage_history`): monthly usage
+aggregates per customer, from before each snapshot to after it. Churners' usage fades before
+the snapshot and stops after it, so only a point-in-time join (each row sees the newest month
+at or before its snapshot) gives a model the signal without leaking the outcome. Some
+customers are too new to have a month before their snapshot, and some have an export gap
+longer than the feature view's time to live: the join leaves both without history.
+
 Run through `nox -s sample-data`; it rewrites `includes/sample_data/` together with the
 DVC pointer files whose hashes must match the data byte for byte. A generated project's
 `readiness` report fails while its promoted model was trained on one of these samples (it
@@ -24,6 +31,11 @@ import pandas as pd
 
 PROBLEM_TYPES = ("binary_classification", "multiclass_classification", "regression")
 DATA_FILE_NAME = "sample.csv"
+HISTORY_FILE_NAME = "customer_usage.csv"
+HISTORY_MONTHS_BEFORE = 6  # months of history before each snapshot, at most (fewer for newer customers)
+HISTORY_MONTHS_AFTER = 3  # months recorded after it: what a join without point-in-time would leak
+HISTORY_ENDS = pd.Timestamp("2026-06-30")  # the export date: no month after it
+EXPORT_GAP_SHARE = 0.03  # customers whose history stops 5-9 months before their snapshot
 ROWS = 2000
 SEED = 20261122
 
@@ -95,6 +107,55 @@ def add_target(inputs: pd.DataFrame, problem_type: str, rng: np.random.Generator
     return frame
 
 
+def outcome_pressure(frame: pd.DataFrame, problem_type: str) -> np.ndarray:
+    """How strongly each customer is leaving, from 0 to 1, read from the target of `problem_type`."""
+    if problem_type == "binary_classification":
+        return frame["churned"].to_numpy(dtype=float)
+    if problem_type == "multiclass_classification":
+        return frame["renewal_action"].map({"cancel": 1.0, "downgrade": 0.5}).fillna(0.0).to_numpy()
+    spend = frame["next_month_spend"].to_numpy(dtype=float)
+    return 1 - (spend - spend.min()) / (spend.max() - spend.min())
+
+
+def usage_history(frame: pd.DataFrame, problem_type: str, rng: np.random.Generator) -> pd.DataFrame:
+    """Monthly usage aggregates per customer around each snapshot (see this module's docstring)."""
+    pressure = outcome_pressure(frame, problem_type)
+    snapshots = pd.to_datetime(frame["snapshot_date"])
+    gap = rng.random(len(frame)) < EXPORT_GAP_SHARE
+    records = []
+    for row, (customer, snapshot, tenure) in enumerate(zip(frame["customer_id"], snapshots, frame["tenure_months"])):
+        base = rng.gamma(4.0, 6.0)  # the customer's usual hours per month
+        late_rate = 0.05 + 0.25 * pressure[row]
+        first = max(-HISTORY_MONTHS_BEFORE, -int(tenure))
+        last = -int(rng.integers(5, 10)) if gap[row] else HISTORY_MONTHS_AFTER
+        hours: list[float] = []
+        for offset in range(first, last + 1):
+            month_end = (snapshot + pd.offsets.MonthEnd(offset)).normalize()
+            if month_end > HISTORY_ENDS:
+                break
+            fading = pressure[row] * (0.12 * (offset + HISTORY_MONTHS_BEFORE) if offset <= 0 else 1.0)
+            hours.append(max(0.0, base * (1 - min(fading, 1.0)) + rng.normal(0, 1.5)))
+            recent, before = hours[-3:], hours[-6:-3] or hours[-3:]
+            records.append(
+                {
+                    "customer_id": customer,
+                    "month_end": month_end.strftime("%Y-%m-%d"),
+                    "usage_hours_3m": round(float(np.mean(recent)), 2),
+                    "usage_trend_3m": round(float(np.mean(recent) - np.mean(before)), 2),
+                    "late_payments_12m": int(rng.binomial(12, late_rate)),
+                }
+            )
+    return pd.DataFrame.from_records(records).sort_values(["month_end", "customer_id"], kind="stable")
+
+
+def history_bytes(problem_type: str, seed: int, rows: int = ROWS) -> bytes:
+    """The usage history of the customers in `dataset_bytes(problem_type, seed, rows)`, as CSV bytes."""
+    rng = np.random.default_rng(seed)
+    frame = add_target(customer_inputs(rng, rows), problem_type, rng)
+    history = usage_history(frame, problem_type, np.random.default_rng([seed, 1]))
+    return history.to_csv(index=False, lineterminator="\n").encode()
+
+
 def dvc_pointer(data: bytes, file_name: str = DATA_FILE_NAME) -> str:
     """The `.dvc` file DVC 3 writes for a file with these bytes."""
     return (
@@ -124,7 +185,16 @@ def write_dataset(path: Path, problem_type: str, seed: int, rows: int = ROWS) ->
     With any seed but `sample_seed(problem_type)` this is data the project has not seen: a model
     trained on it is not the bundled sample's, so `readiness` can pass.
     """
-    data = dataset_bytes(problem_type, seed, rows)
+    return write_with_pointer(path, dataset_bytes(problem_type, seed, rows))
+
+
+def write_history(path: Path, problem_type: str, seed: int, rows: int = ROWS) -> list[Path]:
+    """Write the usage history of `write_dataset`'s customers (same arguments) to `path`, with its pointer."""
+    return write_with_pointer(path, history_bytes(problem_type, seed, rows))
+
+
+def write_with_pointer(path: Path, data: bytes) -> list[Path]:
+    """Write `data` to `path` and its DVC pointer beside it (`<path>.dvc`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     pointer = path.with_name(path.name + ".dvc")
@@ -133,16 +203,21 @@ def write_dataset(path: Path, problem_type: str, seed: int, rows: int = ROWS) ->
 
 
 def write_samples(target_dir: Path) -> list[Path]:
-    """Write every problem type's CSV and DVC pointer into `target_dir`."""
+    """Write every problem type's CSV and DVC pointer into `target_dir`, and its usage history into
+    `target_dir/history` (the pointers name the files as projects hold them)."""
     target_dir.mkdir(parents=True, exist_ok=True)
+    (target_dir / "history").mkdir(exist_ok=True)
     written = []
     for problem_type in PROBLEM_TYPES:
-        data = dataset_bytes(problem_type, sample_seed(problem_type))
-        csv_path = target_dir / f"{problem_type}.csv"
-        csv_path.write_bytes(data)
-        dvc_path = target_dir / f"{problem_type}.csv.dvc"
-        dvc_path.write_text(dvc_pointer(data))
-        written += [csv_path, dvc_path]
+        seed = sample_seed(problem_type)
+        for data, path, name in (
+            (dataset_bytes(problem_type, seed), target_dir / f"{problem_type}.csv", DATA_FILE_NAME),
+            (history_bytes(problem_type, seed), target_dir / "history" / f"{problem_type}.csv", HISTORY_FILE_NAME),
+        ):
+            path.write_bytes(data)
+            pointer = path.with_name(path.name + ".dvc")
+            pointer.write_text(dvc_pointer(data, name))
+            written += [path, pointer]
     return written
 
 
@@ -152,6 +227,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, help="with --problem-type: the seed to draw it with")
     parser.add_argument("--output", type=Path, help="with --problem-type: the CSV to write (and <output>.dvc)")
     parser.add_argument("--rows", type=int, default=ROWS, help="with --problem-type: how many rows to draw")
+    parser.add_argument("--history", type=Path, help="with --problem-type: also write the customers' usage history")
     args = parser.parse_args()
     if args.problem_type is None:
         written = write_samples(Path(__file__).parents[1] / "includes" / "sample_data")
@@ -159,6 +235,8 @@ def main() -> None:
         parser.error("--problem-type needs --seed and --output")
     else:
         written = write_dataset(args.output, args.problem_type, args.seed, args.rows)
+        if args.history is not None:
+            written += write_history(args.history, args.problem_type, args.seed, args.rows)
     for path in written:
         print(path)
 
