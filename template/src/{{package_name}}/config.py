@@ -122,6 +122,13 @@ class DataGovernance(_Strict):
     regulatory_review_required: bool
 
 
+class FeatureStoreSettings(_Strict):
+    """Feature-store projects: how the service answers a row whose entity the online store does not know."""
+
+    # reject: a 422 naming the entity field; fallback: the `service.fallback` answer, flagged.
+    unknown_entity: Literal["reject", "fallback"] = "reject"
+
+
 class ProjectConfig(_Strict):
     """Everything `ml-project.yaml` holds: identity, owners, gates, budgets and policies."""
 
@@ -135,6 +142,7 @@ class ProjectConfig(_Strict):
     retraining: Retraining
     rollback: Rollback
     data: DataGovernance
+    feature_store: FeatureStoreSettings = FeatureStoreSettings()
 
 
 # Where the raw data lived before params.yaml named it (releases before 0.2.0): what an older
@@ -193,6 +201,13 @@ class ComputeParams(_Strict):
     connect_timeout_seconds: int = Field(default=10, gt=0)
 
 
+class FeatureStoreParams(_Strict):
+    """Feature-store projects: the training join's tolerance for rows the views have no history for."""
+
+    # The join re-attaches such rows with missing view values; more than this share fails the stage.
+    max_missing_share: float = Field(default=0.1, ge=0, le=1)
+
+
 class Params(_Strict):
     data: DataParams = DataParams()
     split: SplitParams
@@ -200,6 +215,7 @@ class Params(_Strict):
     evaluate: EvaluateParams
     tracking: TrackingParams = TrackingParams()
     compute: ComputeParams = ComputeParams()
+    feature_store: FeatureStoreParams = FeatureStoreParams()
 
 
 def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
