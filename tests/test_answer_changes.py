@@ -166,6 +166,7 @@ REAL_CHANGES = {
     "experiment_tracking": ("multiclass", "none", "tests/test_tracking.py"),
     "monitoring_report": ("multiclass", "builtin", "tests/test_evidently_report.py"),
     "compute": ("binary-lightgbm-dask", "local", "src/churn_pilot/compute/cluster.py"),
+    "feature_store": ("binary-feast", "none", "src/churn_pilot/featurestore/store.py"),
 }
 
 
