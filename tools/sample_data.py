@@ -122,10 +122,12 @@ def usage_history(frame: pd.DataFrame, problem_type: str, rng: np.random.Generat
     pressure = outcome_pressure(frame, problem_type)
     snapshots = pd.to_datetime(frame["snapshot_date"])
     gap = rng.random(len(frame)) < EXPORT_GAP_SHARE
+    fades = rng.random(len(frame)) < 0.5  # half of those leaving show it in their usage beforehand
     records = []
-    for row, (customer, snapshot, tenure) in enumerate(zip(frame["customer_id"], snapshots, frame["tenure_months"])):
+    customers = zip(frame["customer_id"], snapshots, frame["tenure_months"], strict=True)
+    for row, (customer, snapshot, tenure) in enumerate(customers):
         base = rng.gamma(4.0, 6.0)  # the customer's usual hours per month
-        late_rate = 0.05 + 0.25 * pressure[row]
+        late_rate = 0.06 + 0.05 * pressure[row]
         first = max(-HISTORY_MONTHS_BEFORE, -int(tenure))
         last = -int(rng.integers(5, 10)) if gap[row] else HISTORY_MONTHS_AFTER
         hours: list[float] = []
@@ -133,8 +135,11 @@ def usage_history(frame: pd.DataFrame, problem_type: str, rng: np.random.Generat
             month_end = (snapshot + pd.offsets.MonthEnd(offset)).normalize()
             if month_end > HISTORY_ENDS:
                 break
-            fading = pressure[row] * (0.12 * (offset + HISTORY_MONTHS_BEFORE) if offset <= 0 else 1.0)
-            hours.append(max(0.0, base * (1 - min(fading, 1.0)) + rng.normal(0, 1.5)))
+            if offset > 0:  # after the snapshot the outcome has happened: leavers stop using the product
+                level = 1 - pressure[row]
+            else:
+                level = 1 - pressure[row] * fades[row] * 0.06 * (offset + HISTORY_MONTHS_BEFORE)
+            hours.append(max(0.0, base * level + rng.normal(0, 3.0)))
             recent, before = hours[-3:], hours[-6:-3] or hours[-3:]
             records.append(
                 {
