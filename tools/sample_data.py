@@ -131,8 +131,11 @@ def usage_history(frame: pd.DataFrame, problem_type: str, rng: np.random.Generat
         first = max(-HISTORY_MONTHS_BEFORE, -int(tenure))
         last = -int(rng.integers(5, 10)) if gap[row] else HISTORY_MONTHS_AFTER
         hours: list[float] = []
+        # Month ends counted from the end of the snapshot's month (offset 0): `snapshot + MonthEnd(1)` is that
+        # same month end when the snapshot falls mid-month, which would stamp two rows with one month.
+        snapshot_month = (snapshot + pd.offsets.MonthEnd(0)).normalize()
         for offset in range(first, last + 1):
-            month_end = (snapshot + pd.offsets.MonthEnd(offset)).normalize()
+            month_end = snapshot_month + pd.offsets.MonthEnd(offset)
             if month_end > HISTORY_ENDS:
                 break
             if offset > 0:  # after the snapshot the outcome has happened: leavers stop using the product
