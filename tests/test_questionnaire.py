@@ -120,6 +120,11 @@ def test_variant_names_and_tags_are_well_formed() -> None:
         ({"problem_type": "clustering"}, "problem_type"),
         ({"compute": "dask"}, "choose the LightGBM model family for compute=dask"),
         ({"compute": "spark"}, "compute"),
+        (
+            {"feature_store": "feast", "compute": "dask", "model_family": "lightgbm"},
+            "choose compute=local with feature_store=feast",
+        ),
+        ({"feature_store": "redis"}, "feature_store"),
         ({"license": "GPL-3.0"}, "license"),
         ({"model_owner_name": ""}, "Enter a name"),
         ({"model_owner_name": "x" * 101}, "100 characters"),
@@ -160,6 +165,14 @@ def test_bad_answer_is_rejected_with_a_message_saying_what_to_fix(
 ) -> None:
     assert message in rejection(tmp_path, **answers)
     assert not (tmp_path / "project" / "pyproject.toml").exists()
+
+
+def test_feast_is_rendered_with_every_model_family_and_only_on_one_machine(rendered_answers: list[dict]) -> None:
+    """feature_store=feast works with both model families (each has its own Feast lock), not with Dask."""
+    with_feast = [answers for answers in rendered_answers if answers["feature_store"] == "feast"]
+    assert {answers["model_family"] for answers in with_feast} == set(choice_values(ASKED["model_family"]))
+    assert {answers["dependency_set"] for answers in with_feast} == {"sklearn-feast", "lightgbm-feast"}
+    assert {answers["compute"] for answers in with_feast} == {"local"}
 
 
 def test_package_name_default_is_derived_from_the_project_name(render_variant) -> None:
