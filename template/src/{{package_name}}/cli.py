@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,31 @@ def run_validate(args: argparse.Namespace) -> str:
 
         rows = on_cluster(compute, validate_file, args.input, args.output, args.lineage)
     return f"{args.input}: {rows} rows meet the data contract -> {args.output}"
+
+
+def run_history(args: argparse.Namespace) -> str:
+    from .featurestore.history import validate_history
+
+    records = validate_history(args.history_dir, args.output_dir)
+    read = ", ".join(f"{record['path']} ({record['rows']} rows)" for record in records)
+    return f"{read}: meet the data contract -> {args.output_dir}"
+
+
+def run_join(args: argparse.Namespace) -> str:
+    from .featurestore.offline import join_file, missing_summary
+
+    limit = load_params().feature_store.max_missing_share
+    summary = missing_summary(join_file(args.input, args.output, args.metrics, limit))
+    return (
+        f"joined the feature views to {summary['rows']} rows; {summary['missing_rows']} had no history in time "
+        f"(share {summary['missing_share']}, limit {limit}) and keep missing values -> {args.output}, {args.metrics}"
+    )
+
+
+def run_materialize(args: argparse.Namespace) -> str:
+    from .featurestore.materialize import materialize
+
+    return materialize()
 
 
 def run_split(args: argparse.Namespace) -> str:
@@ -339,7 +365,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     example = commands.add_parser("example-request", help="print a valid /predict request body (JSON)")
     example.set_defaults(handler=run_example_request)
+    if find_spec(f"{__package__}.featurestore") is not None:
+        add_feature_store_commands(commands)
     return parser
+
+
+def add_feature_store_commands(commands: argparse._SubParsersAction) -> None:
+    """The feature store's commands, in a project that has one (`feature_views.py`)."""
+    history = commands.add_parser("history", help="check each feature view's history table against the contract")
+    history.add_argument("--history-dir", type=Path, default=Path("data/history"))
+    history.add_argument("--output-dir", type=Path, required=True)
+    history.set_defaults(handler=run_history)
+
+    join = commands.add_parser("join", help="join the feature views to validated rows, each at its own time")
+    join.add_argument("input", type=Path, help="validated rows from the validate stage")
+    join.add_argument("--output", type=Path, required=True)
+    join.add_argument("--metrics", type=Path, required=True, help="rows without history in time: count and share")
+    join.set_defaults(handler=run_join)
+
+    materialize = commands.add_parser("materialize", help="load the views' newest values into the online store")
+    materialize.set_defaults(handler=run_materialize)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

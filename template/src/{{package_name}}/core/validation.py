@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import difflib
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -61,8 +61,13 @@ def _checks(column: Column) -> list[pa.Check]:
     return checks
 
 
-def data_schema(*, with_target: bool = True) -> pa.DataFrameSchema:
-    """The pandera schema for raw rows; without the target for rows to predict."""
+def declared(columns: Sequence[Column] | None, *, with_target: bool = True) -> Sequence[Column]:
+    """`columns` when given (another table's, e.g. a feature view's history), else the contract's."""
+    return contract_columns(with_target=with_target) if columns is None else columns
+
+
+def data_schema(*, with_target: bool = True, columns: Sequence[Column] | None = None) -> pa.DataFrameSchema:
+    """The pandera schema for raw rows (or for `columns`); without the target for rows to predict."""
     return pa.DataFrameSchema(
         {
             column.name: pa.Column(
@@ -71,7 +76,7 @@ def data_schema(*, with_target: bool = True) -> pa.DataFrameSchema:
                 nullable=column.nullable,
                 description=column.description,
             )
-            for column in contract_columns(with_target=with_target)
+            for column in declared(columns, with_target=with_target)
         },
         strict=True,
         coerce=True,
@@ -79,21 +84,25 @@ def data_schema(*, with_target: bool = True) -> pa.DataFrameSchema:
     )
 
 
-def with_nulls(rows: pd.DataFrame, *, with_target: bool = True) -> pd.DataFrame:
+def with_nulls(
+    rows: pd.DataFrame, *, with_target: bool = True, columns: Sequence[Column] | None = None
+) -> pd.DataFrame:
     """`rows` with every spelling of a missing value in text cells (`Column.nulls`) made missing."""
     marked = {}
-    for column in contract_columns(with_target=with_target):
+    for column in declared(columns, with_target=with_target):
         values = rows.get(column.name)
         if values is not None and pd.api.types.is_string_dtype(values.dtype):  # text, or objects read as text
             marked[column.name] = values.mask(values.isin(column.nulls))
     return rows.assign(**marked) if marked else rows
 
 
-def _undeclared_nulls(rows: pd.DataFrame, *, with_target: bool = True) -> pd.DataFrame:
+def _undeclared_nulls(
+    rows: pd.DataFrame, *, with_target: bool = True, columns: Sequence[Column] | None = None
+) -> pd.DataFrame:
     """Text cells that a number or date type reads as missing but that are not in their column's `Column.nulls`
     (e.g. 'nan', '-nan' or 'NaT'), as pandera failure cases of the type check: coercion would let them through."""
     cases = []
-    for column in contract_columns(with_target=with_target):
+    for column in declared(columns, with_target=with_target):
         values = rows.get(column.name)
         if column.dtype is str or values is None or not pd.api.types.is_string_dtype(values.dtype):
             continue
@@ -119,25 +128,27 @@ def _coerces_to_missing(dtype: Any, value: str) -> bool:
         return False  # not a value of the type: the schema's type check reports it
 
 
-def check_rows(rows: pd.DataFrame, *, with_target: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
+def check_rows(
+    rows: pd.DataFrame, *, with_target: bool, columns: Sequence[Column] | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """`rows` validated against the schema, and every failure case (none when the rows pass)."""
-    marked = with_nulls(rows, with_target=with_target)
+    marked = with_nulls(rows, with_target=with_target, columns=columns)
     try:
-        valid = data_schema(with_target=with_target).validate(marked, lazy=True)
+        valid = data_schema(with_target=with_target, columns=columns).validate(marked, lazy=True)
     except pandera.errors.SchemaErrors as errors:
-        undeclared = _undeclared_nulls(marked, with_target=with_target)
+        undeclared = _undeclared_nulls(marked, with_target=with_target, columns=columns)
         return marked, pd.concat([errors.failure_cases, undeclared], ignore_index=True)
     # Only a cell that coercion turned into a missing value can be an undeclared spelling of one:
     # looking for them in those rows alone spares parsing every number twice.
     became_missing = (marked.notna() & valid.isna()).any(axis=1)
-    return valid, _undeclared_nulls(marked[became_missing], with_target=with_target)
+    return valid, _undeclared_nulls(marked[became_missing], with_target=with_target, columns=columns)
 
 
-def validate(rows: pd.DataFrame, *, with_target: bool = True) -> pd.DataFrame:
-    """Return `rows` coerced to the contract, or raise `DataContractError` naming each problem."""
-    valid, failure_cases = check_rows(rows, with_target=with_target)
+def validate(rows: pd.DataFrame, *, with_target: bool = True, columns: Sequence[Column] | None = None) -> pd.DataFrame:
+    """Return `rows` coerced to the contract (or to `columns`), or raise `DataContractError` naming each problem."""
+    valid, failure_cases = check_rows(rows, with_target=with_target, columns=columns)
     if not failure_cases.empty:
-        raise DataContractError(summarise_failures(failure_cases))
+        raise DataContractError(summarise_failures(failure_cases, columns))
     if valid.empty:
         raise DataContractError("no rows: the header matches the contract but there are no data rows")
     return valid
@@ -169,10 +180,10 @@ def typed_leniently(rows: pd.DataFrame, *, with_target: bool = True) -> pd.DataF
     return pd.DataFrame(typed, index=rows.index)
 
 
-def summarise_failures(failure_cases: pd.DataFrame) -> str:
-    """pandera's failure cases as one line per column and check, in contract order."""
+def summarise_failures(failure_cases: pd.DataFrame, columns: Sequence[Column] | None = None) -> str:
+    """pandera's failure cases as one line per column and check, in contract (or `columns`) order."""
     lines = _column_set_lines(failure_cases[failure_cases["column"].isna()])
-    for column in contract_columns():
+    for column in declared(columns):
         cases = failure_cases[failure_cases["column"] == column.name]
         if not cases.empty:
             lines += _column_lines(column, cases)
@@ -256,32 +267,34 @@ def _example(value: Any) -> str:
     return text if len(text) <= EXAMPLE_CHARACTERS else f"{text[: EXAMPLE_CHARACTERS - 1]}…"
 
 
-def read_raw(path: Path, content: bytes) -> pd.DataFrame:
-    """Validate the raw data the pipeline starts from, `content` being the bytes of `path`: Parquet by its
-    suffix, else CSV (`read_csv`)."""
+def read_raw(path: Path, content: bytes, columns: Sequence[Column] | None = None) -> pd.DataFrame:
+    """Validate the raw data the pipeline starts from (or a table of `columns`), `content` being the bytes of
+    `path`: Parquet by its suffix, else CSV (`read_csv`)."""
     if path.suffix.lower() != ".parquet":
-        return read_csv(path, content=content)
+        return read_csv(path, content=content, columns=columns)
     try:
         rows = pd.read_parquet(io.BytesIO(content))
     except (ValueError, OSError) as error:  # pyarrow's errors are both
         raise DataContractError(f"{path}: not a readable Parquet file ({error})") from None
     try:
-        return validate(rows)
+        return validate(rows, columns=columns)
     except DataContractError as error:
         raise DataContractError(f"{path}: {error}") from None
 
 
-def read_csv(path: Path, *, with_target: bool = True, content: bytes | None = None) -> pd.DataFrame:
+def read_csv(
+    path: Path, *, with_target: bool = True, content: bytes | None = None, columns: Sequence[Column] | None = None
+) -> pd.DataFrame:
     """Read and validate a CSV file of raw rows (from `content`, its bytes, when already read); errors start with
     the file's path. Only a column's own null spellings become missing: a category "NA" stays "NA"."""
     source = path if content is None else io.BytesIO(content)
     try:  # every cell as text; `validate` then turns each column's own null spellings into missing values
         rows = pd.read_csv(source, dtype=str, keep_default_na=False)
     except pd.errors.EmptyDataError:
-        expected = _quoted(column.name for column in contract_columns(with_target=with_target))
+        expected = _quoted(column.name for column in declared(columns, with_target=with_target))
         raise DataContractError(f"{path}: the file is empty (no header, no rows); expected {expected}") from None
     try:
-        return validate(rows, with_target=with_target)
+        return validate(rows, with_target=with_target, columns=columns)
     except DataContractError as error:
         raise DataContractError(f"{path}: {error}") from None
 

@@ -1,7 +1,9 @@
 """Batch scoring: a CSV or Parquet file of rows through the contract, the features and the promoted model.
 
 The rows take the service's path (contract checks, `model_inputs`, `predict`), so a scored file
-holds what the service would answer for each row. `score_frame` does it for one frame of rows and
+holds what the service would answer for each row. In a feature-store project a file holds the
+contract's columns only: each row gets the feature views' values at its own time, through the
+training join (`with_view_columns`). `score_frame` does it for one frame of rows and
 is all a distributed variant needs to map over partitions; `score_file` reads a file in chunks,
 writes the scored rows and the rejected ones (a row that breaks the contract, with the reason), and
 replaces the output files only when the whole file is scored.
@@ -25,7 +27,7 @@ import pandas as pd
 from threadpoolctl import ThreadpoolController
 
 from ..core.columns import Role
-from ..core.contract import columns_with_role, contract_columns
+from ..core.contract import columns_with_role, contract_columns, view_columns
 from ..core.errors import ProjectError
 from ..core.featureset import model_inputs
 from ..core.predict import predict
@@ -154,7 +156,7 @@ def answers(valid: pd.DataFrame, served: ServedModel, run_id: str) -> pd.DataFra
     scored = valid[identifiers].rename_axis(ROW).reset_index()
     labels = _class_labels(served.model)
     if len(valid):
-        predictions = predict(served.model, served.metadata, model_inputs(valid))
+        predictions = predict(served.model, served.metadata, model_inputs(with_view_columns(valid)))
         scored[PREDICTION] = predictions.values
         if predictions.probabilities is not None:
             for index, label in enumerate(labels):
@@ -164,6 +166,16 @@ def answers(valid: pd.DataFrame, served: ServedModel, run_id: str) -> pd.DataFra
         for label in labels:
             scored[PROBABILITY_PREFIX + label] = pd.Series(dtype="float64")
     return scored.assign(**{MODEL_VERSION: served.version, RUN_ID: run_id})
+
+
+def with_view_columns(rows: pd.DataFrame) -> pd.DataFrame:
+    """`rows` with the feature views' columns as they were at each row's time (`feature_views.py`), as training
+    joined them; the rows as they are in a project without feature views."""
+    if not view_columns():
+        return rows
+    from ..featurestore.offline import with_history  # Feast's import costs seconds: only projects with views pay it
+
+    return with_history(rows)
 
 
 def _class_labels(model: Any) -> list[str]:
