@@ -8,16 +8,21 @@ nothing FAILs.
 from __future__ import annotations
 
 import configparser
+import contextlib
+import importlib
 import json
+import os
 import re
 import subprocess
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from ..config import PROJECT_CONFIG_PATH, ConfigError, ProjectConfig, flatten, load_project_config
 from ..core.columns import Role
-from ..core.contract import columns_with_role
+from ..core.contract import columns_with_role, view_columns
+from ..core.errors import ProjectError
 from ..registry.artifacts import read_metadata
 from ..registry.store import REGISTRY_PATH, Registry
 
@@ -28,6 +33,7 @@ CODEOWNERS_PATH = ".github/CODEOWNERS"
 # Documents quote config values as `dotted.key = value`, so people see where a value lives.
 QUOTED_VALUE = re.compile(r"`([a-z_]+(?:\.[a-z_]+)+) = ([^`]*)`")
 GATE_DECISION_PATH = Path("gate.json")
+COMMAND = __package__.partition(".")[0]
 CI_WORKFLOW_PATH = Path(".github/workflows/ci.yml")
 # DVC's md5 of each sample dataset Shipshape ships, one per problem type (drawn by the template's
 # tools/sample_data.py). Kept here, not read from the data, so it still holds once the sample is
@@ -218,6 +224,36 @@ def check_ci(root: Path) -> Check:
     return Check("CI workflow", "FAIL", f"{CI_WORKFLOW_PATH} is missing")
 
 
+def check_online_store(root: Path, now: datetime | None = None) -> Check:
+    """Feature-store projects: every view materialized into the online store, none longer ago than its ttl.
+
+    Feast (seconds to import) is imported only here, and only when `feature_views.py` declares views.
+    """
+    online = importlib.import_module("..featurestore.online", __package__)
+    store_module = importlib.import_module("..featurestore.store", __package__)
+    name = "online features fresh"
+    repo = root / store_module.FEATURE_REPO
+    try:
+        with contextlib.chdir(root):  # the store's paths are relative to the project, as the service reads them
+            store = store_module.open_store(store_module.FEATURE_REPO)
+            registry = Path(os.path.normpath(repo / store.config.registry.path))
+            if not registry.is_file():  # checked first: Feast would create an empty registry
+                return Check(
+                    name, "FAIL", f"never materialized: no registry at {registry}: run `{COMMAND} materialize`"
+                )
+            problems = online.materialization_problems(store, feature_views_of(), now or datetime.now(UTC))
+            location = online.store_location(store, store_module.FEATURE_REPO)
+    except ProjectError as error:
+        return Check(name, "FAIL", str(error))
+    if problems:
+        return Check(name, "FAIL", f"the online store {location} is not fresh enough to serve", problems)
+    return Check(name, "PASS", f"every feature view materialized into {location} within its ttl")
+
+
+def feature_views_of() -> tuple[Any, ...]:
+    return importlib.import_module("..feature_views", __package__).VIEWS
+
+
 def assess(root: Path) -> Report:
     """Run every check against the project at `root`."""
     try:
@@ -225,6 +261,7 @@ def assess(root: Path) -> Report:
     except ConfigError as error:
         return Report([Check("config valid", "FAIL", str(error))])
     settings = flatten(config.model_dump(mode="json"))
+    feature_store = [check_online_store(root)] if view_columns() else []
     return Report(
         [
             check_placeholders(settings),
@@ -236,6 +273,7 @@ def assess(root: Path) -> Report:
             check_dvc_remote(root),
             check_monitoring(config),
             check_ci(root),
+            *feature_store,
         ]
     )
 

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.json
 
 from ..contract import COLUMNS, TARGET
+from ..core.contract import served_columns
 from ..core.errors import ProjectError
 from ..telemetry.prediction_log import log_files, read_log_file
 
@@ -31,12 +32,13 @@ class MonitorInputError(ProjectError):
 
 
 def log_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
-    """Prediction-log records as one frame: the request columns, then the answer's fields prefixed `_`.
+    """Prediction-log records as one frame: the served columns (the request's, then any feature views' as
+    the service read them), then the answer's fields prefixed `_`.
 
     One pass straight into column lists: holding a million parsed records as dictionaries
     first would double the time and the memory.
     """
-    names = [column.name for column in COLUMNS]
+    names = [column.name for column in served_columns()]
     columns: dict[str, list[Any]] = {name: [] for name in [*names, *LOG_FIELDS]}
     feature_appends = [(name, columns[name].append) for name in names]
     field_appends = [(name, columns[name].append) for name in LOG_FIELDS]
@@ -119,7 +121,7 @@ def _arrow_schema() -> pa.Schema:
     """The log's own fields and the features in the contract's types; `prediction`, `probabilities` and
     anything unknown are left to pyarrow to infer, since their types depend on the model."""
     types = {int: pa.int64(), float: pa.float64(), str: pa.string(), datetime: pa.string()}
-    features = pa.struct([(column.name, types[column.dtype]) for column in COLUMNS])
+    features = pa.struct([(column.name, types[column.dtype]) for column in served_columns()])
     fields = [("request_id", pa.string()), ("timestamp", pa.string()), ("model_version", pa.string())]
     return pa.schema([*fields, ("features", features), ("fallback", pa.bool_())])
 
@@ -165,7 +167,7 @@ def _frame_from_table(table: pa.Table) -> pd.DataFrame:
     features = table.column("features").combine_chunks()
     # `flatten` makes every value of a null `features` null; the contract's columns come first, then any unknown one.
     values = dict(zip((field.name for field in features.type), features.flatten(), strict=True))
-    frame = pd.DataFrame({column.name: values[column.name].to_pandas() for column in COLUMNS})
+    frame = pd.DataFrame({column.name: values[column.name].to_pandas() for column in served_columns()})
     frame[REQUEST_ID] = table.column(REQUEST_ID).to_pandas()
     frame["_timestamp"] = pd.to_datetime(
         table.column("timestamp").to_pandas(), utc=True, format="ISO8601", errors="coerce"
@@ -229,13 +231,18 @@ def read_table(path: Path) -> pd.DataFrame:
 
 
 def read_batch(path: Path) -> pd.DataFrame:
-    """A batch file's rows: every contract input column (raw), and the request id when the file has one."""
+    """A batch file's rows: every contract input column (raw), any feature view's column the file has (the
+    rest missing, as for an entity with no history), and the request id when the file has one."""
     raw = read_table(path).reset_index(drop=True)
     missing = [column.name for column in COLUMNS if column.name not in raw.columns]
     if missing:
         raise MonitorInputError(f"{path}: missing contract column(s) {', '.join(missing)}")
     ids = raw[REQUEST_ID] if REQUEST_ID in raw.columns else pd.Series([None] * len(raw), dtype=object)
-    return raw[[column.name for column in COLUMNS]].assign(**{REQUEST_ID: ids})
+    views = {
+        column.name: raw[column.name] if column.name in raw.columns else None
+        for column in served_columns()[len(COLUMNS) :]
+    }
+    return raw[[column.name for column in COLUMNS]].assign(**views, **{REQUEST_ID: ids})
 
 
 def read_outcomes(path: Path) -> pd.Series:

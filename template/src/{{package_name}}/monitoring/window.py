@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.columns import Role
-from ..core.contract import columns_with_role, contract_columns
+from ..core.contract import columns_with_role, contract_columns, served_columns, view_columns
 from ..core.featureset import model_inputs
 from ..core.validation import typed_leniently, violating_rows
 from ..registry.store import Registry
@@ -30,9 +30,10 @@ from .profile import Reference
 class Window:
     """The rows monitoring judges, as the service saw them.
 
-    `rows` holds the contract's input columns typed as the contract says, with any value that
-    cannot be read as such as missing. `predictions` is the answer per row (missing where there
-    is none to compare: a fallback answer, another model version, a row breaking the contract).
+    `rows` holds the served columns (the contract's inputs, then any feature views' as the
+    service read them) typed as declared, with any value that cannot be read as such as
+    missing. `predictions` is the answer per row (missing where there is none to compare: a
+    fallback answer, another model version, a row breaking the contract).
     """
 
     source: str
@@ -46,13 +47,33 @@ class Window:
 
 
 def input_names() -> list[str]:
-    """The contract's input columns, in order."""
+    """The columns of the rows the model saw, in order: the contract's inputs, then any feature views'."""
+    return [column.name for column in served_columns()]
+
+
+def request_names() -> list[str]:
+    """The contract's input columns, in order: what a request carries and the contract checks."""
     return [column.name for column in contract_columns(with_target=False)]
 
 
+def typed_rows(raw: pd.DataFrame) -> pd.DataFrame:
+    """The served columns typed leniently: the contract's as validation types them, the views' as numbers or text."""
+    typed = typed_leniently(raw[request_names()], with_target=False)
+    for column in view_columns():
+        values = raw[column.name]
+        if column.dtype in (int, float):
+            typed[column.name] = pd.to_numeric(values, errors="coerce").astype("float64")
+        else:
+            typed[column.name] = values.where(values.isna(), values.astype(str))
+    return typed
+
+
 def contract_violations(raw: pd.DataFrame) -> np.ndarray:
-    """Which rows break the data contract (the checks training applies); redacted personal data passes."""
-    checked = raw.copy()
+    """Which rows break the data contract (the checks training applies); redacted personal data passes.
+
+    Only the request's columns: the views' values come from the online store, checked when their history was.
+    """
+    checked = raw[request_names()].copy()
     for column in columns_with_role(Role.PERSONAL):  # redacted in the log: nothing left to check
         checked[column.name] = checked[column.name].mask(checked[column.name] == REDACTED, column.example)
     return violating_rows(checked, with_target=False)
@@ -66,7 +87,7 @@ def window_from_log(log: pd.DataFrame, reference: Reference, hours: int, now: da
     comparable = (recent["_model_version"] == reference.version) & ~recent["_fallback"]
     return Window(
         source=source,
-        rows=typed_leniently(raw, with_target=False),
+        rows=typed_rows(raw),
         violations=contract_violations(raw),
         predictions=recent["_prediction"].where(comparable),
         probabilities=list(recent["_probabilities"].where(comparable, None)),
@@ -81,7 +102,7 @@ def window_from_batch(path: Path, reference: Reference, registry: Registry) -> W
     batch = read_batch(path)
     raw = batch[input_names()]
     violations = contract_violations(raw)
-    rows = typed_leniently(raw, with_target=False)
+    rows = typed_rows(raw)
     predictions = pd.Series([None] * len(rows), dtype=object)
     probabilities: list[Mapping[str, float] | None] = [None] * len(rows)
     valid = ~violations

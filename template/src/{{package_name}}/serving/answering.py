@@ -2,7 +2,9 @@
 
 `Answering` loads what `ml-project.yaml` says to serve (the promoted version, or the fallback
 policy, and a shadow candidate), predicts rows in one call (`score`), and writes the
-prediction log and the Prometheus counters for each answer (`record`). `answer` does both for
+prediction log and the Prometheus counters for each answer (`record`). In a feature-store
+project it first reads the feature views' columns for those rows from the online store
+(`lookup`), and answers unknown entities per `feature_store.unknown_entity`. `answer` does both for
 one request, batched with concurrent ones (`batching`). The BentoML service (`service.py`) is
 a thin layer over it, and the Shipshape repository's serving benchmark puts the same object
 behind FastAPI and LitServe, so the frameworks are compared doing the same work.
@@ -10,22 +12,24 @@ behind FastAPI and LitServe, so the frameworks are compared doing the same work.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bentoml.exceptions import ServiceUnavailable
+from bentoml.exceptions import ServiceUnavailable, UnprocessableEntity
 from threadpoolctl import ThreadpoolController
 
-from ..config import ServiceSettings, load_project_config
+from ..config import FeatureStoreSettings, ServiceSettings, load_project_config
 from ..registry.store import Registry, served_registry_path
-from ..telemetry.observability import FallbackReason, record_predictions
+from ..telemetry.observability import FallbackReason, record_predictions, record_stale_features
 from ..telemetry.prediction_log import PredictionLog, PredictionRecord
-from .api import Prediction, answers_from
+from .api import Answer, Prediction, answers_from
 from .batching import RowBatcher
-from .loading import ServedModel, answer_example, example_rows, resolve, traffic
+from .loading import ServedModel, answer_example, example_rows, resolve, resolve_features, traffic
+from .lookup import FeatureLookup
 from .shadow import ShadowSetup, load_shadow, record_comparison, score_in_shadow, shadow_entry
 
 logger = logging.getLogger(__name__)
@@ -35,11 +39,16 @@ Row = dict[str, Any]
 
 @dataclass(slots=True)  # built per row: a frozen dataclass's __init__ took three times as long
 class RowScore:
-    """One row's answer, why it is a fallback (if it is), and the shadow candidate's answer (if any)."""
+    """One row's answer, why it is a fallback (if it is), and the shadow candidate's answer (if any).
 
-    answer: Prediction
+    With feature views, `served` is the row the model saw (with the views' columns), and
+    `answer` is None for a row whose entity the online store does not know, when the policy rejects it.
+    """
+
+    answer: Prediction | None
     fallback_reason: FallbackReason | None
     shadow: Prediction | None
+    served: Row | None = None
 
 
 class Answering:
@@ -53,9 +62,13 @@ class Answering:
         prediction_log: PredictionLog,
         *,
         classification: bool,
+        features: FeatureLookup | None = None,
+        feature_store: FeatureStoreSettings | None = None,
     ) -> None:
         self.settings = settings
         self.served = served
+        self.features = features  # None: no feature views, or none readable (then `served` is the fallback)
+        self.feature_store = feature_store or FeatureStoreSettings()
         self.shadow_setup = shadow_setup
         self.prediction_log = prediction_log
         self.classification = classification
@@ -70,7 +83,7 @@ class Answering:
         """What `ml-project.yaml` says to serve, loaded from the served registry and warmed up."""
         config = load_project_config()
         registry = Registry(served_registry_path())
-        served = resolve(registry, config.service)
+        features, served = resolve_features(config.service, config.feature_store, resolve(registry, config.service))
         if served.is_fallback:
             logger.warning("serving in fallback: %s", served.fallback_reason)
         shadow_setup = load_shadow(registry, served.version)
@@ -82,6 +95,8 @@ class Answering:
             shadow_setup,
             PredictionLog.from_config(config),
             classification=config.problem_type.is_classification,
+            features=features,
+            feature_store=config.feature_store,
         )
         answering.warm_up()
         return answering
@@ -105,14 +120,29 @@ class Answering:
 
     @property
     def ready(self) -> bool:
-        """True once a model (or, under rule_based, the configured default) can answer."""
-        return self.served.model is not None or self.settings.fallback == "rule_based"
+        """True once a model (or, in fallback, the configured default) can answer."""
+        fallback_default = self.served.is_fallback and self.settings.fallback_prediction is not None
+        return self.served.model is not None or fallback_default
 
     async def answer(self, rows: list[Row], request_id: str) -> list[Prediction]:
         """One request's answers: predicted with concurrent requests' rows, then logged and counted."""
         started = time.perf_counter()
         scored = await self.batcher.submit(rows)
+        if self.features is not None:
+            self.reject_unknown_entities(scored)
         return self.record(rows, scored, request_id=request_id, latency_ms=(time.perf_counter() - started) * 1000)
+
+    def reject_unknown_entities(self, scored: list[RowScore]) -> None:
+        """422 naming the identifier field (never its value) when a row's entity is unknown and the policy rejects."""
+        assert self.features is not None  # noqa: S101 - called only with a lookup
+        rejected = [index for index, row_score in enumerate(scored) if row_score.answer is None]
+        if not rejected:
+            return
+        where = self.features.entity if len(scored) == 1 else f"rows {rejected}: {self.features.entity}"
+        raise UnprocessableEntity(
+            f"unknown entity: {where}: the online feature store has no features for it "
+            "(ml-project.yaml feature_store.unknown_entity is reject)"
+        )
 
     def record(
         self, rows: list[Row], scored: list[RowScore], *, request_id: str, latency_ms: float
@@ -124,7 +154,7 @@ class Answering:
                 PredictionRecord(
                     request_id=request_id if len(rows) == 1 else f"{request_id}-{index}",
                     model_version=row_score.answer.model_version,
-                    features=row,
+                    features=row if row_score.served is None else row_score.served,  # as the model saw it
                     prediction=row_score.answer.prediction,
                     probabilities=row_score.answer.probabilities,
                     latency_ms=latency_ms,
@@ -135,17 +165,53 @@ class Answering:
                 for index, (row, row_score) in enumerate(zip(rows, scored, strict=True))
             ]
         )
-        reason = scored[0].fallback_reason
-        record_predictions(
-            [row_score.answer.prediction for row_score in scored],
-            fallback=reason is not None,
-            classification=self.classification,
-            fallback_reason=reason,
-        )
+        # One count per run of rows with the same reason: one for a whole request, unless unknown
+        # entities got the fallback beside the model's answers.
+        for reason, same in itertools.groupby(scored, key=lambda row_score: row_score.fallback_reason):
+            record_predictions(
+                [row_score.answer.prediction for row_score in same],
+                fallback=reason is not None,
+                classification=self.classification,
+                fallback_reason=reason,
+            )
         return [row_score.answer for row_score in scored]
 
     def score(self, rows: list[Row]) -> list[RowScore]:
         """Every row's answer, with the shadow's beside it: one prediction call for all of `rows`."""
+        if self.features is not None:
+            return self.score_with_features(self.features, rows)
+        return self.score_rows(rows)
+
+    def score_with_features(self, features: FeatureLookup, rows: list[Row]) -> list[RowScore]:
+        """`score` after one online read for all of `rows`: known entities predicted, unknown ones per the policy."""
+        try:
+            looked_up = features.read(rows)
+        except Exception:  # the store went away after start-up: the fallback policy decides
+            logger.exception("the online feature store %s could not be read", features.store)
+            if self.settings.fallback == "error" or self.settings.fallback_prediction is None:
+                raise ServiceUnavailable("the online feature store could not be read; see the service log") from None
+            return [RowScore(self.rule_based_answer(), FallbackReason.FEATURES_UNAVAILABLE, None) for _ in rows]
+        known = [index for index, unknown in enumerate(looked_up.unknown) if not unknown]
+        known_scores = self.score_rows([looked_up.rows[index] for index in known]) if known else []
+        scored = dict(zip(known, known_scores, strict=True))
+        results = []
+        for index, served in enumerate(looked_up.rows):
+            row_score = scored.get(index) or self.unknown_entity_score()
+            row_score.served = served
+            if looked_up.stale[index] and row_score.answer is not None:
+                row_score.answer.stale_features = list(looked_up.stale[index])  # type: ignore[attr-defined]
+                record_stale_features(looked_up.stale[index])
+            results.append(row_score)
+        return results
+
+    def unknown_entity_score(self) -> RowScore:
+        """A row whose entity the online store does not know: no answer (reject: a 422), or the fallback."""
+        if self.feature_store.unknown_entity == "reject":
+            return RowScore(None, None, None)
+        return RowScore(self.rule_based_answer(), FallbackReason.UNKNOWN_ENTITY, None)
+
+    def score_rows(self, rows: list[Row]) -> list[RowScore]:
+        """The model's (or the fallback's) answer for each of `rows`, and the shadow's: one prediction call."""
         answers, reason = self.predict_or_fall_back(rows)
         shadow_answers = self.shadow_answers(rows, answers) or [None] * len(rows)
         return [RowScore(answer, reason, shadow) for answer, shadow in zip(answers, shadow_answers, strict=True)]
@@ -162,7 +228,7 @@ class Answering:
     def predict_or_fall_back(self, rows: list[Row]) -> tuple[list[Prediction], FallbackReason | None]:
         """The model's answers, or the fallback policy's, with the reason for a fallback."""
         if self.served.model is None:
-            return [self.rule_based_answer() for _ in rows], FallbackReason.MODEL_UNAVAILABLE
+            return [self.rule_based_answer() for _ in rows], self.no_model_reason
         try:
             answers = answers_from(self.served.model, self.served.metadata, rows, fallback=self.served.is_fallback)
         except Exception:  # a model that fails at prediction time: the fallback policy decides
@@ -172,10 +238,17 @@ class Answering:
             raise ServiceUnavailable("the model failed to predict; see the service log") from None
         return answers, FallbackReason.LAST_GOOD if self.served.is_fallback else None
 
+    @property
+    def no_model_reason(self) -> FallbackReason:
+        """Why no model answers: it could not be loaded, or (with feature views) the online store cannot be read."""
+        if self.served.features_unavailable:
+            return FallbackReason.FEATURES_UNAVAILABLE
+        return FallbackReason.MODEL_UNAVAILABLE
+
     def rule_based_answer(self) -> Prediction:
         value = self.settings.fallback_prediction
         assert value is not None  # noqa: S101 - serving.resolve refuses rule_based without it
-        return Prediction(prediction=value, model_version="rule-based", fallback=True)
+        return Answer(prediction=value, model_version="rule-based", fallback=True)
 
     def close(self) -> None:
         """Write out buffered prediction records."""

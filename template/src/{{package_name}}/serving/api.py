@@ -13,6 +13,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, WithJsonSchema, create_model
 
 from ..contract import TARGET
+from ..core.contract import served_columns, view_columns
 from ..core.featureset import model_inputs
 from ..core.predict import predict
 from ..core.requests import frame_from_records, openapi_nullable, request_model
@@ -61,25 +62,42 @@ class Prediction(BaseModel):
     fallback: bool = Field(False, description="True when the answer is the configured fallback, not the model's")
 
 
+class FeaturePrediction(Prediction):
+    """The answer for one row of a feature-store project: a `Prediction`, and which views were stale."""
+
+    stale_features: list[str] = Field(
+        default_factory=list,
+        description="Feature views whose newest value was older than their ttl at the row's time (predicted "
+        "without it, as in training)",
+    )
+
+
+def answer_model() -> type[Prediction]:
+    """What an answer is: `FeaturePrediction` when the project reads feature views, else `Prediction` unchanged."""
+    return FeaturePrediction if view_columns() else Prediction
+
+
+Answer = answer_model()
+
+
 class BatchPrediction(BaseModel):
-    predictions: list[Prediction]
+    predictions: list[Answer]  # type: ignore[valid-type]
 
 
 def answers_from(
     model: Any, metadata: dict[str, Any], rows: list[dict[str, Any]], *, fallback: bool = False
 ) -> list[Prediction]:
-    """The model's answer for each validated row."""
-    predictions = predict(model, metadata, model_inputs(frame_from_records(rows)))
+    """The model's answer for each validated row (with the feature views' columns, if the project has any)."""
+    predictions = predict(model, metadata, model_inputs(frame_from_records(rows, served_columns())))
     version = str(metadata.get("version"))
     values = predictions.values.tolist()  # Python values, as JSON carries them
     if predictions.probabilities is None or predictions.classes is None:
         return [
-            Prediction(prediction=value, probabilities=None, model_version=version, fallback=fallback)
-            for value in values
+            Answer(prediction=value, probabilities=None, model_version=version, fallback=fallback) for value in values
         ]
     labels = class_labels(predictions.classes)
     return [
-        Prediction(
+        Answer(
             prediction=value,
             probabilities=dict(zip(labels, probabilities, strict=True)),
             model_version=version,

@@ -12,6 +12,11 @@ promoted version is not usable:
 - `rule_based`: the service starts and answers `service.fallback_prediction`, flagging every
   such answer in the response and the metrics.
 - `last_good`: the previously promoted version is served instead, if it is usable; if not, as `error`.
+
+A feature-store project also needs its online store (`lookup`): missing, unreadable or never
+materialized, the service refuses to start under `error`, and under `rule_based` or
+`last_good` starts and answers `service.fallback_prediction`, flagged, naming the store in
+its log and in `/metadata`'s `fallback` (a previous model would need the same store).
 """
 
 from __future__ import annotations
@@ -22,13 +27,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config import ServiceSettings
+from ..config import FeatureStoreSettings, ServiceSettings
 from ..contract import COLUMNS
 from ..core.errors import ProjectError
 from ..registry.artifacts import load_model
 from ..registry.contracts import require_current_contract
 from ..registry.store import Registry
 from .api import PredictionRequest, answers_from
+from .lookup import FeatureLookup, open_lookup
 from .shadow import load_shadow
 
 API_KEYS_ENV = "SERVICE_API_KEYS"
@@ -50,6 +56,7 @@ class ServedModel:
     model: Any
     metadata: dict[str, Any]
     fallback_reason: str | None = None
+    features_unavailable: bool = False  # the online feature store cannot be read: the rule-based default answers
 
     @property
     def is_fallback(self) -> bool:
@@ -112,6 +119,30 @@ def resolve(registry: Registry, settings: ServiceSettings) -> ServedModel:
     raise ServingError(f"cannot serve: {problem} (service.fallback is error: fix the model, or roll back)")
 
 
+def resolve_features(
+    settings: ServiceSettings, feature_store: FeatureStoreSettings, served: ServedModel
+) -> tuple[FeatureLookup | None, ServedModel]:
+    """The online feature lookup (None without feature views) and what to serve: `served`, or the
+    rule-based default when the store cannot be read and `service.fallback` allows it.
+
+    Raises `ServingError` naming the store otherwise, and when a fallback answer is needed but
+    `service.fallback_prediction` is not set.
+    """
+    try:
+        lookup = open_lookup()
+    except ProjectError as error:
+        if settings.fallback == "error" or settings.fallback_prediction is None:
+            raise ServingError(
+                f"cannot serve: {error} (service.fallback is {settings.fallback}, "
+                f"fallback_prediction {settings.fallback_prediction})"
+            ) from None
+        reason = f"online feature store unusable ({error}); answering service.fallback_prediction"
+        return None, ServedModel(None, {"version": "rule-based"}, fallback_reason=reason, features_unavailable=True)
+    if lookup is not None and feature_store.unknown_entity == "fallback" and settings.fallback_prediction is None:
+        raise ServingError("feature_store.unknown_entity is fallback but service.fallback_prediction is not set")
+    return lookup, served
+
+
 def api_keys(settings: ServiceSettings) -> frozenset[str]:
     """The accepted API keys (comma-separated in SERVICE_API_KEYS); empty when auth is off."""
     if not settings.api_key_auth:
@@ -143,19 +174,22 @@ def traffic(settings: ServiceSettings, cpu_count: int | None = None) -> dict[str
     }
 
 
-def preflight(registry: Registry, settings: ServiceSettings) -> str:
+def preflight(registry: Registry, settings: ServiceSettings, feature_store: FeatureStoreSettings | None = None) -> str:
     """Check the service can start as configured; return what it will serve, or raise `ServingError`.
 
     It does what a worker does before it answers (`resolve`: load, verify, check the contract,
-    predict the example row), in this process, so a model that would kill the worker stops
-    start-up here, with the reason, instead.
+    predict the example row; with feature views, open and read the online store), in this
+    process, so a model or store that would kill the worker stops start-up here, with the
+    reason, instead.
     """
     api_keys(settings)
-    served = resolve(registry, settings)
+    lookup, served = resolve_features(settings, feature_store or FeatureStoreSettings(), resolve(registry, settings))
     if served.is_fallback:
         summary = f"starting in fallback: {served.fallback_reason}"
     else:
         summary = f"serving promoted model {served.version} from {Path(registry.root)}"
+    if lookup is not None:
+        summary += f", reading feature views from the online store {lookup.store}"
     shadow = load_shadow(registry, served.version)
     if shadow.shadow is not None:
         summary += f"; shadow: {shadow.shadow.version} (logged and compared, never returned)"

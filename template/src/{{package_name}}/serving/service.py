@@ -32,7 +32,7 @@ from ..core.errors import ProjectError
 from ..registry.store import Registry, served_registry_path
 from ..telemetry.observability import configure_logging, new_request_id, request_id_var
 from .answering import Answering
-from .api import BatchPrediction, Prediction, PredictionRequest, batch_request
+from .api import Answer, BatchPrediction, PredictionRequest, batch_request
 from .loading import api_keys, preflight, traffic
 from .middleware import ApiKeyAuth, BodySizeLimit, ClientErrors, OpenApiDocument, replace_bentoml_timeout
 
@@ -89,7 +89,8 @@ class ModelService:
         try:
             # `bentoml serve <bento>` imports this module in the Bento's folder, then returns to its own.
             with contextlib.chdir(SERVICE_ROOT):
-                summary = preflight(Registry(served_registry_path()), load_project_config().service)
+                config = load_project_config()
+                summary = preflight(Registry(served_registry_path()), config.service, config.feature_store)
         except ProjectError as error:
             raise BentoMLException(f"the service cannot start: {error}") from None
         print(summary, file=sys.stderr, flush=True)  # BentoML has not set up its log in this process yet
@@ -114,7 +115,7 @@ class ModelService:
         """Ready once a model (or, under rule_based, the configured default) can answer."""
         return self.answering.ready
 
-    async def answer(self, rows: list[dict[str, Any]], ctx: bentoml.Context) -> list[Prediction]:
+    async def answer(self, rows: list[dict[str, Any]], ctx: bentoml.Context) -> list[Answer]:  # type: ignore[valid-type]
         """The answers for one request's rows, under the request's id (taken from X-Request-ID or new)."""
         request_id = new_request_id(ctx.request.headers.get("x-request-id"))
         request_id_var.set(request_id)
@@ -122,7 +123,7 @@ class ModelService:
         return await self.answering.answer(rows, request_id)
 
     @bentoml.api(route="/predict", input_spec=PredictionRequest)
-    async def predict(self, ctx: bentoml.Context, **row: Any) -> Prediction:
+    async def predict(self, ctx: bentoml.Context, **row: Any) -> Answer:  # type: ignore[valid-type]
         """Predict one row; fields follow the data contract exactly."""
         return (await self.answer([row], ctx))[0]
 

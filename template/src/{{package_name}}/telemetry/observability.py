@@ -24,6 +24,8 @@ Metrics, on BentoML's `/metrics` next to its `bentoml_service_*` ones, under the
   steps over the target's range in the data contract, or `PREDICTED_VALUE_BUCKETS`
   (comma-separated upper bounds) when set
 - `model_fallback_answers_total{reason}`: fallback answers by `FallbackReason`
+- `model_stale_features_total{view}` (feature-store projects): rows answered while a feature
+  view's newest online value was older than its ttl, by view
 
 The metrics are created on first use, in the worker: `prometheus_client` picks its
 multiprocess mode (which `/metrics` reads) when first imported, from the
@@ -164,6 +166,8 @@ class FallbackReason(enum.StrEnum):
     MODEL_UNAVAILABLE = "model_unavailable"  # no model could be loaded: the rule-based default
     PREDICTION_ERROR = "prediction_error"  # the model raised: the rule-based default
     LAST_GOOD = "last_good"  # the promoted model is unusable: the previous version answered
+    UNKNOWN_ENTITY = "unknown_entity"  # the online feature store does not know the row's entity
+    FEATURES_UNAVAILABLE = "features_unavailable"  # the online feature store cannot be read
     UNSPECIFIED = "unspecified"  # a fallback answer recorded without a reason
 
 
@@ -250,3 +254,22 @@ def record_predictions(
     if fallback:
         reason = fallback_reason or FallbackReason.UNSPECIFIED
         metrics.fallback_answers.labels(reason=str(reason)).inc(len(answers))
+
+
+@cache
+def stale_features_counter() -> prometheus_client.Counter:
+    """Created on the first stale value, so a project without feature views has no such metric."""
+    import prometheus_client  # here, not at the top: see the module docstring
+
+    return prometheus_client.Counter(
+        f"{METRIC_PREFIX}stale_features",
+        "Rows answered while a feature view's newest online value was older than its ttl, by view",
+        ["view"],
+    )
+
+
+def record_stale_features(views: Iterable[str]) -> None:
+    """Count one row's stale feature views."""
+    counter = stale_features_counter()
+    for view in views:
+        counter.labels(view=view).inc()

@@ -1,0 +1,54 @@
+"""The online feature lookup: what a feature-store project's service reads before it predicts.
+
+A project whose `feature_views.py` declares views (`core.contract.view_columns`) serves rows
+holding only the request's columns; the views' columns come from the online store, one read
+per batch of rows (`featurestore.online`). A project without views has no lookup at all:
+`open_lookup` returns None and never imports Feast, so its service does no extra work.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ..core.contract import view_columns
+
+Row = dict[str, Any]
+ONLINE_MODULE = "..featurestore.online"  # imported by name: only feature-store projects have the package
+
+
+@dataclass(frozen=True, slots=True)
+class LookedUp:
+    """One batch after the lookup, row by row.
+
+    `rows`: each request row with every view column added (missing where the store has no
+    value, or only a stale one); `unknown`: the store knows nothing of the row's entity;
+    `stale`: the views whose newest value was older than their ttl at the row's time.
+    """
+
+    rows: list[Row]
+    unknown: list[bool]
+    stale: list[tuple[str, ...]]
+
+
+class FeatureLookup(Protocol):
+    """Reads the feature views' columns for a batch of rows."""
+
+    entity: str  # the identifier field a request names its entity with
+    store: str  # where the online store is, for messages
+
+    def read(self, rows: list[Row]) -> LookedUp: ...
+
+
+def open_lookup() -> FeatureLookup | None:
+    """The project's online lookup, opened and checked once per process; None without feature views.
+
+    Feast (seconds to import) is imported here, in feature-store projects only. Raises the
+    store's `ProjectError` when it is missing, unreadable or was never materialized.
+    """
+    if not view_columns():
+        return None
+    online = importlib.import_module(ONLINE_MODULE, __package__)
+    lookup: FeatureLookup = online.OnlineFeatures.open()
+    return lookup
