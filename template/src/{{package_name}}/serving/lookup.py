@@ -41,6 +41,16 @@ class FeatureLookup(Protocol):
     def read(self, rows: list[Row]) -> LookedUp: ...
 
 
+UNKNOWN_ENTITY_STATUS = 422
+
+
+def client_statuses() -> dict[int, str]:
+    """The statuses the lookup adds to the service's OpenAPI document: a 422 for an unknown entity (with views)."""
+    if not view_columns():
+        return {}
+    return {UNKNOWN_ENTITY_STATUS: "Unknown entity: the online feature store has no features for the identifier"}
+
+
 def open_lookup() -> FeatureLookup | None:
     """The project's online lookup, opened and checked once per process; None without feature views.
 

@@ -265,7 +265,8 @@ class OpenApiDocument:
     Every API operation also documents 413 (`BodySizeLimit`), 415 (`ClientErrors`), 429
     (BentoML's concurrency limit), 503 (the model failed and the fallback is `error`) and 504
     (`RequestTimeout`); with an API key, the key as a security scheme and 401 on every
-    operation outside `OPEN_PATHS`. If the document is not what this expects, it is served as it is.
+    operation outside `OPEN_PATHS`; `extra` adds more (a feature-store project's 422 for an
+    unknown entity). If the document is not what this expects, it is served as it is.
     """
 
     ADDED: Mapping[int, str] = MappingProxyType(
@@ -278,8 +279,9 @@ class OpenApiDocument:
         }
     )
 
-    def __init__(self, app: ASGIApp, api_key_auth: bool = False) -> None:
+    def __init__(self, app: ASGIApp, api_key_auth: bool = False, extra: Mapping[int, str] | None = None) -> None:
         self.app, self.api_key_auth = app, api_key_auth
+        self.added = {**self.ADDED, **(extra or {})}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != OPENAPI_PATH or scope["method"] != "GET":
@@ -318,7 +320,7 @@ class OpenApiDocument:
                     continue
                 responses = operation["responses"]
                 if "x-bentoml-name" in operation:  # one of the service's APIs
-                    for status, description in self.ADDED.items():
+                    for status, description in self.added.items():
                         responses.setdefault(str(status), {"description": description, "content": error})
                 if self.api_key_auth and path not in OPEN_PATHS:
                     operation["security"] = [{"ApiKey": []}]

@@ -34,6 +34,7 @@ from ..telemetry.observability import configure_logging, new_request_id, request
 from .answering import Answering
 from .api import Answer, BatchPrediction, PredictionRequest, batch_request
 from .loading import api_keys, preflight, traffic
+from .lookup import client_statuses
 from .middleware import ApiKeyAuth, BodySizeLimit, ClientErrors, OpenApiDocument, replace_bentoml_timeout
 
 
@@ -157,4 +158,4 @@ ModelService.add_asgi_middleware(BodySizeLimit, max_bytes=DEFINITION.max_body_by
 if DEFINITION.api_key_auth:
     ModelService.add_asgi_middleware(ApiKeyAuth, load_keys=partial(api_keys, DEFINITION))
 ModelService.add_asgi_middleware(ClientErrors)  # answers and /docs.json agree: see `middleware`
-ModelService.add_asgi_middleware(OpenApiDocument, api_key_auth=DEFINITION.api_key_auth)
+ModelService.add_asgi_middleware(OpenApiDocument, api_key_auth=DEFINITION.api_key_auth, extra=client_statuses())
