@@ -232,6 +232,64 @@ def write_pipeline_section(pipeline: Mapping[str, Any], docs_dir: Path) -> Path:
     return page
 
 
+FEATURE_LOOKUP_HEADING = "## The online feature lookup"
+FEATURE_LOOKUP_RAW = "benchmarks/feature-lookup/results.json"
+
+
+def feature_lookup_section(lookup: Mapping[str, Any]) -> list[str]:
+    """The feast service with its online lookup against the same service without it: p50/p99 added, start times."""
+    settings, sides, added = lookup["settings"], lookup["sides"], lookup["added"]
+    rounds = f"{settings['rounds']} interleaved rounds of {settings['warmup_s']} s warm-up + {settings['duration_s']} s"
+    lines = [
+        FEATURE_LOOKUP_HEADING,
+        "",
+        "`benchmarks/feature_lookup.py` against the feast variant's project (pipeline run, store materialized):",
+        "one-row `/predict` requests at 1 connection to the service as generated, which reads the views' columns",
+        "from the SQLite online store (one Feast call per batch), and to the same service without the lookup",
+        "(`benchmarks/ab_feature_lookup.py`: the store never opened, the request carrying the values the lookup",
+        f"reads). Both answer the benchmark row identically. Medians of {rounds} each, loaded by `hey`.",
+        f"Raw figures: `docs/{FEATURE_LOOKUP_RAW}`.",
+        "",
+        "| | p50 ms | p99 ms | max ms | server CPU ms / request | start to /readyz s |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for side, label in (("lookup", "with the lookup"), ("no_lookup", "without (B)")):
+        figures = sides[side]
+        lines.append(
+            f"| {label} | {figures['p50_ms']:.2f} | {figures['p99_ms']:.2f} | {figures['max_ms']:.1f} "
+            f"| {figures['server_cpu_ms']:.2f} | {lookup['start_seconds'][side]:.1f} |"
+        )
+    lines.append(f"| added | {added['p50_ms']:+.2f} | {added['p99_ms']:+.2f} | | {added['server_cpu_ms']:+.2f} | |")
+    lines += ["", "| goal | measured | limit | verdict |", "| --- | ---: | ---: | --- |"]
+    for goal in lookup["goals"]:
+        met = "meets the goal" if goal["value_ms"] <= goal["limit_ms"] else "misses the goal"
+        lines.append(f"| {goal['goal']} | {goal['value_ms']:+.2f} ms | ≤ {goal['limit_ms']:g} ms | {met} |")
+    alone = lookup["feast_read_in_process"]
+    machine = lookup["machine"]
+    lines += [
+        "",
+        f"The Feast read alone, in process ({alone['reads']} one-row reads): p50 {alone['p50_ms']:.2f} ms, "
+        f"p99 {alone['p99_ms']:.2f} ms. The start time with the lookup includes importing Feast and opening the",
+        "store in the `bentoml serve` process's check and again in the worker.",
+        f"Measured on {machine['cpus']} CPUs, load average (1, 5, 15 min) "
+        f"{', '.join(map(str, machine['load_average_at_start']))} at the start and "
+        f"{', '.join(map(str, machine['load_average_at_end']))} at the end.",
+        "Rerun: `uv run --project <feast project> python benchmarks/feature_lookup.py --output "
+        f"docs/{FEATURE_LOOKUP_RAW}`, then",
+        f"`uv run python tools/bench_report.py --feature-lookup docs/{FEATURE_LOOKUP_RAW}`.",
+        "",
+    ]
+    return lines
+
+
+def write_feature_lookup_section(lookup: Mapping[str, Any], docs_dir: Path) -> Path:
+    """Rewrite only the feature-lookup section of `docs_dir/benchmarks.md`; return the page."""
+    page = docs_dir / "benchmarks.md"
+    text = page.read_text(encoding="utf-8") if page.is_file() else "# Benchmarks\n"
+    page.write_text(replace_section(text, FEATURE_LOOKUP_HEADING, feature_lookup_section(lookup)), encoding="utf-8")
+    return page
+
+
 def verdict(value: float, goal: float) -> str:
     return "meets the goal" if value <= goal else "misses the goal"
 
@@ -368,6 +426,25 @@ def write_report(results: Mapping[str, Any], docs_dir: Path) -> Path:
     if "pipeline" in results:
         (figures / PIPELINE_PLOT).write_text(pipeline_plot(results["pipeline"]), encoding="utf-8")
         lines += pipeline_section(results["pipeline"])
+    if "feature_lookup" in results:
+        lines += feature_lookup_section(results["feature_lookup"])
     page = docs_dir / "benchmarks.md"
     page.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
     return page
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`--feature-lookup <results.json>`: rewrite docs/benchmarks.md's feature-lookup section from its results."""
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--feature-lookup", type=Path, required=True, help="benchmarks/feature_lookup.py's JSON")
+    parser.add_argument("--docs", type=Path, default=Path(__file__).resolve().parents[1] / "docs")
+    args = parser.parse_args(argv)
+    lookup = json.loads(args.feature_lookup.read_text(encoding="utf-8"))
+    print(write_feature_lookup_section(lookup, args.docs))
+
+
+if __name__ == "__main__":
+    main()

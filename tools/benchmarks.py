@@ -36,6 +36,7 @@ SERVE_PEER_PACKAGES = ("litserve==0.2.19",)  # installed beside the project's en
 SERVE_BATCH_ROWS = (32, 1000)  # rows per /predict_batch request in the serving benchmark
 PIPELINE_BASELINE_REF = "37573ce"  # main before #16 changed the pipeline: the pipeline benchmark's baseline
 PIPELINE_VARIANT = "binary-defaults"
+FEATURE_LOOKUP_VARIANT = "binary-feast"  # the feature-lookup benchmark's project: the sample's history in Feast
 AB_TIMEOUT_SERVICES = {  # the A/B of benchmarks/README.md: one change, BentoML's timeout middleware
     "a-bentoml-timeout": "ab_bentoml_timeout:ModelService",
     "b-request-timeout": None,  # the project's own service
@@ -223,9 +224,11 @@ def template_at(ref: str, folder: Path) -> Path:
     return folder
 
 
-def synced_project(project: Path, env: Mapping[str, str], template: Path = ROOT) -> Path:
-    """The pipeline benchmark's variant rendered from `template` into `project`, committed and synced."""
-    answers = [f"--data={key}={value}" for key, value in variant_named(PIPELINE_VARIANT).data.items()]
+def synced_project(
+    project: Path, env: Mapping[str, str], template: Path = ROOT, variant: str = PIPELINE_VARIANT
+) -> Path:
+    """`variant` (the pipeline benchmark's by default) rendered from `template` into `project`, committed and synced."""
+    answers = [f"--data={key}={value}" for key, value in variant_named(variant).data.items()]
     copy = [*COPIER, "copy", "--quiet", "--defaults", "--vcs-ref", "HEAD", *answers, str(template), str(project)]
     env = project_env(env)
     run(copy, project.parent, env)
@@ -250,4 +253,15 @@ def pipeline_benchmark(
     output.parent.mkdir(parents=True, exist_ok=True)
     comparison = ["--baseline-project", str(baseline), "--baseline-label", baseline_ref]
     run_benchmark(project, env, "pipeline_scale.py", *comparison, "--output", str(output.resolve()), *args)
+    return json.loads(output.read_text(encoding="utf-8"))
+
+
+def feature_lookup_benchmark(env: Mapping[str, str], scratch: Path, output: Path, *args: str) -> dict:
+    """`benchmarks/feature_lookup.py` against the feast variant rendered into `scratch` (a new folder), its
+    pipeline run (a promoted model, a materialized store); the results go to `output` (JSON) and are returned."""
+    scratch.mkdir(parents=True)
+    project = synced_project(scratch / "project", env, variant=FEATURE_LOOKUP_VARIANT)
+    run(["uv", "run", "--frozen", "dvc", "repro", "--quiet"], project, project_env(env))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    run_benchmark(project, env, "feature_lookup.py", "--output", str(output.resolve()), *args)
     return json.loads(output.read_text(encoding="utf-8"))
