@@ -125,7 +125,7 @@ class DataGovernance(_Strict):
 class FeatureStoreSettings(_Strict):
     """Feature-store projects: how the service answers a row whose entity the online store does not know."""
 
-    # reject: a 422 naming the entity field; fallback: the `service.fallback` answer, flagged.
+    # reject: a 422 naming the entity field; fallback: `service.fallback_prediction`, flagged.
     unknown_entity: Literal["reject", "fallback"] = "reject"
 
 
