@@ -130,6 +130,7 @@ class Answering:
         scored = await self.batcher.submit(rows)
         if self.features is not None:
             self.reject_unknown_entities(scored)
+            rows = [row_score.served or row for row, row_score in zip(rows, scored, strict=True)]  # with the views'
         return self.record(rows, scored, request_id=request_id, latency_ms=(time.perf_counter() - started) * 1000)
 
     def reject_unknown_entities(self, scored: list[RowScore]) -> None:
@@ -154,7 +155,7 @@ class Answering:
                 PredictionRecord(
                     request_id=request_id if len(rows) == 1 else f"{request_id}-{index}",
                     model_version=row_score.answer.model_version,
-                    features=row if row_score.served is None else row_score.served,  # as the model saw it
+                    features=row,
                     prediction=row_score.answer.prediction,
                     probabilities=row_score.answer.probabilities,
                     latency_ms=latency_ms,
@@ -165,9 +166,7 @@ class Answering:
                 for index, (row, row_score) in enumerate(zip(rows, scored, strict=True))
             ]
         )
-        # One count per run of rows with the same reason: one for a whole request, unless unknown
-        # entities got the fallback beside the model's answers.
-        for reason, same in itertools.groupby(scored, key=lambda row_score: row_score.fallback_reason):
+        for reason, same in self.by_fallback_reason(scored):
             record_predictions(
                 [row_score.answer.prediction for row_score in same],
                 fallback=reason is not None,
@@ -175,6 +174,15 @@ class Answering:
                 fallback_reason=reason,
             )
         return [row_score.answer for row_score in scored]
+
+    def by_fallback_reason(self, scored: list[RowScore]) -> list[tuple[FallbackReason | None, list[RowScore]]]:
+        """The answers in runs of one fallback reason: the whole request, unless unknown entities got the fallback
+        beside the model's answers (only with feature views)."""
+        if self.features is None:
+            return [(scored[0].fallback_reason, scored)]
+        return [
+            (reason, list(same)) for reason, same in itertools.groupby(scored, key=lambda score: score.fallback_reason)
+        ]
 
     def score(self, rows: list[Row]) -> list[RowScore]:
         """Every row's answer, with the shadow's beside it: one prediction call for all of `rows`."""
