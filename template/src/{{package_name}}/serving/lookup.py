@@ -9,13 +9,18 @@ per batch of rows (`featurestore.online`). A project without views has no lookup
 from __future__ import annotations
 
 import importlib
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from ..core.contract import view_columns
 
 Row = dict[str, Any]
 ONLINE_MODULE = "..featurestore.online"  # imported by name: only feature-store projects have the package
+# Another feature repository than the project's `feature_repo/` (its feature_store.yaml names the stores):
+# a deployment's, or a test's store in a temporary folder.
+FEATURE_REPO_ENV = "FEATURE_REPO"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,11 +59,13 @@ def client_statuses() -> dict[int, str]:
 def open_lookup() -> FeatureLookup | None:
     """The project's online lookup, opened and checked once per process; None without feature views.
 
-    Feast (seconds to import) is imported here, in feature-store projects only. Raises the
+    Feast (seconds to import) is imported here, in feature-store projects only. The store is
+    the one `$FEATURE_REPO/feature_store.yaml` configures (default: the project's). Raises the
     store's `ProjectError` when it is missing, unreadable or was never materialized.
     """
     if not view_columns():
         return None
     online = importlib.import_module(ONLINE_MODULE, __package__)
-    lookup: FeatureLookup = online.OnlineFeatures.open()
+    repo = Path(os.environ.get(FEATURE_REPO_ENV) or online.FEATURE_REPO)
+    lookup: FeatureLookup = online.OnlineFeatures.open(repo)
     return lookup
