@@ -11,7 +11,6 @@ import configparser
 import contextlib
 import importlib
 import json
-import os
 import re
 import subprocess
 from dataclasses import asdict, dataclass, field
@@ -232,26 +231,21 @@ def check_online_store(root: Path, now: datetime | None = None) -> Check:
     online = importlib.import_module("..featurestore.online", __package__)
     store_module = importlib.import_module("..featurestore.store", __package__)
     name = "online features fresh"
-    repo = root / store_module.FEATURE_REPO
     try:
         with contextlib.chdir(root):  # the store's paths are relative to the project, as the service reads them
             store = store_module.open_store(store_module.FEATURE_REPO)
-            registry = Path(os.path.normpath(repo / store.config.registry.path))
-            if not registry.is_file():  # checked first: Feast would create an empty registry
+            registry = online.registry_file(store)
+            if not registry.is_file():
                 return Check(
                     name, "FAIL", f"never materialized: no registry at {registry}: run `{COMMAND} materialize`"
                 )
-            problems = online.materialization_problems(store, feature_views_of(), now or datetime.now(UTC))
+            problems = online.materialization_problems(store, now=now or datetime.now(UTC))
             location = online.store_location(store, store_module.FEATURE_REPO)
     except ProjectError as error:
         return Check(name, "FAIL", str(error))
     if problems:
         return Check(name, "FAIL", f"the online store {location} is not fresh enough to serve", problems)
     return Check(name, "PASS", f"every feature view materialized into {location} within its ttl")
-
-
-def feature_views_of() -> tuple[Any, ...]:
-    return importlib.import_module("..feature_views", __package__).VIEWS
 
 
 def assess(root: Path) -> Report:

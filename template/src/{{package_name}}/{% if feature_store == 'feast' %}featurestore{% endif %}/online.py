@@ -47,6 +47,12 @@ def store_location(store: FeatureStore, repo: Path = FEATURE_REPO) -> str:
     return os.path.normpath(path if Path(path).is_absolute() else repo / path)
 
 
+def registry_file(store: FeatureStore, repo: Path = FEATURE_REPO) -> Path:
+    """The registry file `repo`'s configuration names: checked before reading, since Feast would create an empty one."""
+    path = Path(store.config.registry.path)
+    return path if path.is_absolute() else Path(os.path.normpath(repo / path))
+
+
 def materialized_until(store: FeatureStore, views: tuple[HistoryView, ...]) -> dict[str, datetime | None]:
     """The end of each view's newest materialization, as Feast's registry records it; None if never."""
     ends: dict[str, datetime | None] = {}
@@ -61,12 +67,15 @@ def materialized_until(store: FeatureStore, views: tuple[HistoryView, ...]) -> d
 
 
 def materialization_problems(
-    store: FeatureStore, views: tuple[HistoryView, ...], now: datetime | None = None
+    store: FeatureStore, views: tuple[HistoryView, ...] | None = None, now: datetime | None = None
 ) -> list[str]:
-    """Views never materialized and, given `now`, views whose newest materialization is older than their ttl."""
+    """Views (default: every view) never materialized and, given `now`, those whose newest materialization is
+    older than their ttl: the online store then holds nothing newer than a value already stale."""
+    views = feature_views.VIEWS if views is None else views
+    ends = materialized_until(store, views)
     problems = []
     for view in views:
-        end = materialized_until(store, (view,))[view.name]
+        end = ends[view.name]
         if end is None:
             problems.append(f"view {view.name!r} was never materialized: run `{COMMAND} materialize`")
         elif now is not None and now - end > view.ttl:
@@ -107,13 +116,12 @@ class OnlineFeatures:
         """
         store = open_store(repo)
         location = store_location(store, repo)
-        registry = Path(store.config.registry.path)
-        registry = registry if registry.is_absolute() else Path(os.path.normpath(repo / registry))
-        if not registry.is_file():  # checked first: Feast would create an empty registry
+        registry = registry_file(store, repo)
+        if not registry.is_file():
             raise FeatureStoreError(f"no feature store registry at {registry}: run `{COMMAND} materialize`")
         if store.config.online_store.type == "sqlite" and not Path(location).is_file():
             raise FeatureStoreError(f"no online store at {location}: run `{COMMAND} materialize`")
-        problems = materialization_problems(store, feature_views.VIEWS)
+        problems = materialization_problems(store)
         if problems:
             raise FeatureStoreError(f"the online store {location} is not ready: {'; '.join(problems)}")
         try:
