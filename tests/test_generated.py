@@ -66,6 +66,11 @@ class Project:
         """The raw data file, as params.yaml declares it."""
         return yaml.safe_load((self.root / "params.yaml").read_text())["data"]["raw"]
 
+    @property
+    def data_pointers(self) -> list[str]:
+        """The DVC pointers of the data a team brings: the raw table, and a feature store's history tables."""
+        return sorted(path.relative_to(self.root).as_posix() for path in (self.root / "data").rglob("*.dvc"))
+
 
 def placeholders(answers: dict) -> list[str]:
     """Governance answers left at their placeholder: readiness must fail on each of them."""
@@ -238,10 +243,11 @@ def changes_the_service(answers: dict) -> bool:
 
 
 def test_pipeline_runs_from_a_fresh_clone(pipeline_variant: Variant, tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Every problem type with every model family: clone, pull the raw data, reproduce, test."""
+    """Every problem type with every model family: clone, pull the raw data (and history), reproduce, test."""
     project = create_project(pipeline_variant, tmp_path_factory.mktemp(pipeline_variant.name))
     clone = project.root.parent / "clone"
-    clone_and_pull(project, clone, f"{project.raw_data}.dvc")
+    assert f"{project.raw_data}.dvc" in project.data_pointers
+    clone_and_pull(project, clone, *project.data_pointers)
     project.uv_run("dvc", "repro", cwd=clone)
     metrics = json.loads((clone / "metrics.json").read_text())
     gate = yaml.safe_load((clone / "ml-project.yaml").read_text())["gate"]
