@@ -235,7 +235,7 @@ def check_online_store(root: Path, now: datetime | None = None) -> Check:
         with contextlib.chdir(root):  # the store's paths are relative to the project, as the service reads them
             store = store_module.open_store(store_module.FEATURE_REPO)
             registry = online.registry_file(store)
-            if not registry.is_file():
+            if registry is not None and not registry.is_file():
                 return Check(
                     name, "FAIL", f"never materialized: no registry at {registry}: run `{COMMAND} materialize`"
                 )

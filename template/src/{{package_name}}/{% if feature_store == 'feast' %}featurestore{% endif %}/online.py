@@ -47,9 +47,13 @@ def store_location(store: FeatureStore, repo: Path = FEATURE_REPO) -> str:
     return os.path.normpath(path if Path(path).is_absolute() else repo / path)
 
 
-def registry_file(store: FeatureStore, repo: Path = FEATURE_REPO) -> Path:
-    """The registry file `repo`'s configuration names: checked before reading, since Feast would create an empty one."""
-    path = Path(store.config.registry.path)
+def registry_file(store: FeatureStore, repo: Path = FEATURE_REPO) -> Path | None:
+    """The local registry file `repo`'s configuration names (checked before reading: Feast would create an empty
+    one), or None for a registry in a database or object storage (Feast's read of it is the check)."""
+    registry = store.config.registry
+    if getattr(registry, "registry_type", "file") != "file" or "://" in str(registry.path):
+        return None
+    path = Path(registry.path)
     return path if path.is_absolute() else Path(os.path.normpath(repo / path))
 
 
@@ -117,7 +121,7 @@ class OnlineFeatures:
         store = open_store(repo)
         location = store_location(store, repo)
         registry = registry_file(store, repo)
-        if not registry.is_file():
+        if registry is not None and not registry.is_file():
             raise FeatureStoreError(f"no feature store registry at {registry}: run `{COMMAND} materialize`")
         if store.config.online_store.type == "sqlite" and not Path(location).is_file():
             raise FeatureStoreError(f"no online store at {location}: run `{COMMAND} materialize`")
