@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import importlib
+import json
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
-from tools.bench_report import FEATURE_LOOKUP_HEADING, feature_lookup_section, write_feature_lookup_section
+from tools.bench_report import (
+    FEATURE_LOOKUP_HEADING,
+    FEATURE_LOOKUP_RAW,
+    feature_lookup_section,
+    write_feature_lookup_section,
+    write_report,
+)
 
 
 @pytest.fixture
@@ -67,3 +74,19 @@ def test_rewriting_the_section_leaves_the_rest_of_the_page_as_it_was(bench: Modu
     assert second.count(FEATURE_LOOKUP_HEADING) == 1
     assert second.split(FEATURE_LOOKUP_HEADING)[0] == first.split(FEATURE_LOOKUP_HEADING)[0]
     assert "misses the goal" in second
+
+
+def test_a_whole_page_written_without_the_benchmark_keeps_the_section_from_its_raw_figures(
+    bench: ModuleType, tmp_path: Path
+) -> None:
+    figures = results(bench)
+    raw = tmp_path / FEATURE_LOOKUP_RAW
+    raw.parent.mkdir(parents=True)
+    raw.write_text(json.dumps(figures))
+    whole = {
+        "machine": {"python": "3.11.7"},
+        "render": {"shipshape_render_s": 0.9, "copier_floor_s": 0.6, "ratio": 1.5},
+        "first_green_bytecode_cached": {"render": 1.0, "dvc repro": 7.0, "total": 8.0},
+    }
+    page = write_report(whole, tmp_path).read_text()
+    assert page.rstrip().endswith("\n".join(feature_lookup_section(figures)).rstrip())

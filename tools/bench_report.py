@@ -282,6 +282,14 @@ def feature_lookup_section(lookup: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def saved_feature_lookup(docs_dir: Path) -> dict[str, Any] | None:
+    """The feature-lookup figures committed beside the page, if any: a run without that benchmark keeps its section."""
+    import json
+
+    raw = docs_dir / FEATURE_LOOKUP_RAW
+    return json.loads(raw.read_text(encoding="utf-8")) if raw.is_file() else None
+
+
 def write_feature_lookup_section(lookup: Mapping[str, Any], docs_dir: Path) -> Path:
     """Rewrite only the feature-lookup section of `docs_dir/benchmarks.md`; return the page."""
     page = docs_dir / "benchmarks.md"
@@ -426,8 +434,9 @@ def write_report(results: Mapping[str, Any], docs_dir: Path) -> Path:
     if "pipeline" in results:
         (figures / PIPELINE_PLOT).write_text(pipeline_plot(results["pipeline"]), encoding="utf-8")
         lines += pipeline_section(results["pipeline"])
-    if "feature_lookup" in results:
-        lines += feature_lookup_section(results["feature_lookup"])
+    lookup = results.get("feature_lookup") or saved_feature_lookup(docs_dir)
+    if lookup:
+        lines += feature_lookup_section(lookup)
     page = docs_dir / "benchmarks.md"
     page.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
     return page
