@@ -31,7 +31,7 @@ pytestmark = pytest.mark.slow
 # Answers about the code's authorship, not about who runs the model: readiness ignores them.
 IDENTITY_QUESTIONS = {"project_name", "package_name", "description", "author_name", "author_email"}
 # Server modules of the generated slow tier: a pipeline variant runs them only if it changes the service
-# (`changes_the_service`); a variant's own modules, such as the feature store's, always run.
+# (tagged "live"); a variant's own modules, such as the feature store's, always run.
 LIVE_SERVER_TESTS = (
     "tests/test_http.py",
     "tests/test_versions_http.py",
@@ -237,11 +237,6 @@ def test_fresh_clone_pulls_data_and_models_and_is_up_to_date(reproduced: Project
     assert "Running stage" not in rerun.stdout + rerun.stderr
 
 
-def changes_the_service(answers: dict) -> bool:
-    """Whether a variant's service differs from the CI variants': behind an API key, or reading a feature store."""
-    return bool(answers["api_key_auth"]) or answers["feature_store"] == "feast"
-
-
 def test_pipeline_runs_from_a_fresh_clone(pipeline_variant: Variant, tmp_path_factory: pytest.TempPathFactory) -> None:
     """Every problem type with every model family: clone, pull the raw data (and history), reproduce, test."""
     project = create_project(pipeline_variant, tmp_path_factory.mktemp(pipeline_variant.name))
@@ -255,9 +250,11 @@ def test_pipeline_runs_from_a_fresh_clone(pipeline_variant: Variant, tmp_path_fa
     assert json.loads((clone / "gate.json").read_text())["passed"] is True
     assert (clone / "models/registry/promoted.json").is_file()
     project.uv_run("pytest", "-q", "-p", "no:cacheprovider", cwd=clone)
+    if "own-fast-tier-only" in pipeline_variant.tags:  # another variant runs the same code's slow tier
+        return
     # The live-server tests do not depend on the model family and run for every CI variant; a
-    # pipeline variant runs them only when it changes the service.
-    skip_servers = [] if changes_the_service(project.answers) else [f"--ignore={path}" for path in LIVE_SERVER_TESTS]
+    # pipeline variant runs them when it changes the service (tagged "live" in variants.toml).
+    skip_servers = [] if "live" in pipeline_variant.tags else [f"--ignore={path}" for path in LIVE_SERVER_TESTS]
     project.uv_run("pytest", "-m", "slow", "-q", "-p", "no:cacheprovider", *skip_servers, cwd=clone)
 
 

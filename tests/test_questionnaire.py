@@ -86,8 +86,20 @@ def test_problem_types_are_exactly_the_supported_three() -> None:
 def test_variant_names_and_tags_are_well_formed() -> None:
     variants = load_variants()
     assert len({variant.name for variant in variants}) == len(variants)
-    assert {tag for variant in variants for tag in variant.tags} <= {"ci", "default", "pipeline", "render", "s3"}
+    assert {tag for variant in variants for tag in variant.tags} <= {
+        "ci",
+        "default",
+        "live",
+        "own-fast-tier-only",
+        "pipeline",
+        "render",
+        "s3",
+    }
     assert [variant.name for variant in variants if "default" in variant.tags] == ["binary-defaults"]
+    # How much of its own slow tier a pipeline variant runs: all of it ("live"), or none.
+    for variant in variants:
+        tiers = {"live", "own-fast-tier-only"} & set(variant.tags)
+        assert len(tiers) <= 1 and (not tiers or "pipeline" in variant.tags), variant.name
     assert all(set(variant.data) <= ASKED.keys() for variant in variants)
 
 
