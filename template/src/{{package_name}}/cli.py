@@ -150,6 +150,15 @@ def run_evaluate(args: argparse.Namespace) -> str:
     return f"{summary} -> {args.metrics}, {args.reports}{tracked}"
 
 
+def run_explain(args: argparse.Namespace) -> str:
+    from .pipeline.explain import explain_file
+    from .registry.artifacts import MODEL_FILE
+
+    report = explain_file(args.input, args.model_dir / MODEL_FILE, args.reports, load_params().explain)
+    top = ", ".join(f"{name}={value}" for name, value in list(report["mean_abs_contribution"].items())[:3])
+    return f"{report['method']} on {report['rows']} rows, mean |contribution| {top} -> {args.reports}"
+
+
 def run_gate(args: argparse.Namespace) -> str:
     from .pipeline.gate import gate_file
     from .registry.artifacts import MODEL_FILE, read_metadata
@@ -190,6 +199,24 @@ def run_rollback(args: argparse.Namespace) -> str:
     return rollback(Registry(args.registry or served_registry_path()), load_project_config(), reason, current_actor())
 
 
+def run_rollout(args: argparse.Namespace) -> str:
+    from .registry import rollout
+    from .registry.store import Registry, served_registry_path
+    from .registry.versions import current_actor
+
+    registry, by = Registry(args.registry or served_registry_path()), current_actor()
+    reason = args.reason or f"{args.action} by hand"
+    if args.action == "start":
+        config = load_project_config()
+        percent = args.percent if args.percent is not None else rollout.first_percent(config)
+        return rollout.start(registry, args.version, percent, config, reason, by)
+    if args.action == "advance":
+        return rollout.advance(registry, args.percent, reason, by)
+    if args.action == "promote":
+        return rollout.promote(registry, load_project_config(), reason, by)
+    return rollout.abort(registry, reason, by)
+
+
 def run_readiness(args: argparse.Namespace) -> str:
     from .governance.readiness import assess, render_json, render_table
 
@@ -198,6 +225,14 @@ def run_readiness(args: argparse.Namespace) -> str:
     if not report.ready:
         raise NotReadyError("not production-ready: fix every check marked FAIL")
     return "" if args.json else "production-ready: no check fails"
+
+
+def run_review_bundle(args: argparse.Namespace) -> str:
+    from .governance.review import write_bundle
+
+    folder = write_bundle(Path.cwd(), args.output, archive=not args.no_zip)
+    zipped = "" if args.no_zip else f" and {folder}.zip"
+    return f"review bundle -> {folder}{zipped}: open {folder / 'index.html'} in a browser"
 
 
 def run_serve(args: argparse.Namespace) -> str:
@@ -248,12 +283,26 @@ def run_score(args: argparse.Namespace) -> str:
     if compute is not None:  # each partition of the input is a chunk: --chunk-rows does not apply
         from .compute.scoring import score_file as score_on_cluster
 
-        summary = on_cluster(compute, score_on_cluster, args.input, args.output, served, rejects=args.rejects)
+        summary = on_cluster(
+            compute, score_on_cluster, args.input, args.output, served, rejects=args.rejects, explain=args.explain
+        )
         return summary.explain()
     summary = score_file(
-        args.input, args.output, served, rejects=args.rejects, chunk_rows=args.chunk_rows or CHUNK_ROWS
+        args.input,
+        args.output,
+        served,
+        rejects=args.rejects,
+        chunk_rows=args.chunk_rows or CHUNK_ROWS,
+        explain=args.explain,
     )
     return summary.explain()
+
+
+def explain_count(text: str) -> int:
+    """`--explain K`: how many contributions each row lists, a whole number from 1."""
+    if not (text.isascii() and text.isdigit() and int(text) >= 1):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 1")
+    return int(text)
 
 
 def run_example_request(args: argparse.Namespace) -> str:
@@ -296,6 +345,14 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--reports", type=Path, required=True)
     evaluate.set_defaults(handler=run_evaluate)
 
+    explain = commands.add_parser(
+        "explain", help="global explanations: mean |feature contribution| per contract column on held-out rows"
+    )
+    explain.add_argument("input", type=Path, help="features file from the features stage")
+    explain.add_argument("--model-dir", type=Path, required=True)
+    explain.add_argument("--reports", type=Path, required=True)
+    explain.set_defaults(handler=run_explain)
+
     gate = commands.add_parser("gate", help="check the primary metric against the owner's promotion gate")
     gate.add_argument("metrics", type=Path)
     gate.add_argument("--candidate", type=Path, required=True, help="model directory of the candidate")
@@ -326,10 +383,18 @@ def build_parser() -> argparse.ArgumentParser:
     rollback.add_argument("--reason", help="why, recorded in the promotion history")
     rollback.add_argument("--registry", type=Path, help="default: $MODEL_REGISTRY, else models/registry")
     rollback.set_defaults(handler=run_rollback)
+    add_rollout_commands(commands)
 
     readiness = commands.add_parser("readiness", help="report what stops this project from being production-ready")
     readiness.add_argument("--json", action="store_true", help="print the report as JSON")
     readiness.set_defaults(handler=run_readiness)
+
+    review = commands.add_parser(
+        "review-bundle", help="write the promoted model's review bundle: model card, reports, lineage, contract"
+    )
+    review.add_argument("--output", type=Path, help="the bundle's folder (default: review/<version>)")
+    review.add_argument("--no-zip", action="store_true", help="write the folder only, not <folder>.zip beside it")
+    review.set_defaults(handler=run_review_bundle)
 
     serve = commands.add_parser("serve", help="check the model can be served, then start `bentoml serve`")
     serve.add_argument("--host", default="127.0.0.1")
@@ -361,6 +426,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     score.add_argument("--registry", type=Path, help="default: $MODEL_REGISTRY, else models/registry")
     score.add_argument("--chunk-rows", type=int, help="rows read and scored at a time (default: 200,000)")
+    score.add_argument(
+        "--explain",
+        type=explain_count,
+        default=0,
+        metavar="K",
+        help="add each row's K largest feature contributions as columns (explain_1_column, explain_1_contribution, …)",
+    )
     score.set_defaults(handler=run_score)
 
     example = commands.add_parser("example-request", help="print a valid /predict request body (JSON)")
@@ -368,6 +440,25 @@ def build_parser() -> argparse.ArgumentParser:
     if find_spec(f"{__package__}.featurestore") is not None:
         add_feature_store_commands(commands)
     return parser
+
+
+def add_rollout_commands(commands: argparse._SubParsersAction) -> None:
+    """`rollout start|advance|promote|abort`: a canary rollout, recorded in the registry (`registry.rollout`)."""
+    rollout = commands.add_parser("rollout", help="send a share of live requests to a candidate, then promote or abort")
+    actions = rollout.add_subparsers(dest="action", required=True)
+    start = actions.add_parser("start", help="send --percent of requests to VERSION, if it passes the gate")
+    start.add_argument("version", help="a version listed by `versions`")
+    start.add_argument(
+        "--percent", type=float, help="default: $ROLLOUT_FIRST_PERCENT, else rollout.first_percent in ml-project.yaml"
+    )
+    advance = actions.add_parser("advance", help="raise the running rollout's share")
+    advance.add_argument("--percent", type=float, required=True)
+    actions.add_parser("promote", help="at 100%%: promote the candidate (moves the pointer)")
+    actions.add_parser("abort", help="send the candidate no more requests")
+    for action in actions.choices.values():
+        action.add_argument("--reason", help="why, recorded in the rollout history")
+        action.add_argument("--registry", type=Path, help="default: $MODEL_REGISTRY, else models/registry")
+        action.set_defaults(handler=run_rollout)
 
 
 def add_feature_store_commands(commands: argparse._SubParsersAction) -> None:

@@ -113,6 +113,19 @@ class Rollback(_Strict):
     target_minutes: int = Field(gt=0)
 
 
+class RolloutSettings(_Strict):
+    """Canary rollouts (`<package> rollout`): the first share, and when the service aborts one on its own."""
+
+    first_percent: float = Field(default=5.0, gt=0, le=100)  # $ROLLOUT_FIRST_PERCENT overrides it
+    # No trigger is judged before the candidate answered this many rows: a few requests prove nothing.
+    min_requests: int = Field(default=200, ge=10)
+    max_error_rate: float = Field(default=0.01, ge=0, lt=1)
+    # The candidate's p99 prediction time may use this share of service.latency_budget_ms.
+    latency_budget_share: float = Field(default=1.0, gt=0)
+    # PSI of the candidate's predictions against the promoted model's over the same requests window.
+    max_prediction_psi: float = Field(default=0.2, gt=0)
+
+
 class DataGovernance(_Strict):
     sources: str = Field(min_length=1)
     contains_personal_data: bool
@@ -120,6 +133,23 @@ class DataGovernance(_Strict):
     redact_personal_data_in_logs: bool | None = None
     prediction_log_retention_days: int | None = Field(gt=0)
     regulatory_review_required: bool
+
+
+class Review(_Strict):
+    """Regulatory review (`data.regulatory_review_required`): who reviews, and what they signed off."""
+
+    # Name and role of the person who reads the review bundle and answers for the sign-off.
+    reviewer: str = ""
+    # The model version the reviewer signed off after reading its bundle: a retrained model is a
+    # new version, so it needs a new sign-off before `readiness` passes again.
+    approved_version: str | None = None
+
+
+class Fairness(_Strict):
+    """The fairness gate: how far apart the model's outcomes across a sensitive column's groups may be."""
+
+    # Smallest group value / largest, per metric (`pipeline.fairness`); 0.8 is the four-fifths rule.
+    min_ratio: float = Field(default=0.8, gt=0, le=1)
 
 
 class FeatureStoreSettings(_Strict):
@@ -141,8 +171,11 @@ class ProjectConfig(_Strict):
     monitoring: Monitoring
     retraining: Retraining
     rollback: Rollback
+    rollout: RolloutSettings = RolloutSettings()
     data: DataGovernance
+    review: Review = Review()
     feature_store: FeatureStoreSettings = FeatureStoreSettings()
+    fairness: Fairness = Fairness()
 
 
 # Where the raw data lived before params.yaml named it (releases before 0.2.0): what an older
@@ -180,6 +213,20 @@ class EvaluateParams(_Strict):
     seed: int = 42
 
 
+class ExplainParams(_Strict):
+    # The explain stage's mean |contribution| per column is taken over a seeded random sample of at
+    # most this many test rows: SHAP's cost grows with rows, and the ranking settles within hundreds.
+    rows: int = Field(default=500, ge=1)
+    seed: int = 42
+
+
+class FairnessParams(_Strict):
+    # A group with fewer rows than this behind a metric (all its rows; its actual positives for the
+    # true positive rate, its actual negatives for the false positive rate) is reported, not gated:
+    # on so few rows sampling noise alone moves a ratio past the threshold.
+    min_group_rows: int = Field(default=50, ge=1)
+
+
 class TrackingParams(_Strict):
     backend: Literal["none", "mlflow"] = "none"
     uri: str = "mlruns"
@@ -213,6 +260,8 @@ class Params(_Strict):
     split: SplitParams
     train: TrainParams
     evaluate: EvaluateParams
+    explain: ExplainParams = ExplainParams()
+    fairness: FairnessParams = FairnessParams()
     tracking: TrackingParams = TrackingParams()
     compute: ComputeParams = ComputeParams()
     feature_store: FeatureStoreParams = FeatureStoreParams()

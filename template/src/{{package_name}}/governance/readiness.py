@@ -24,6 +24,7 @@ from ..core.contract import columns_with_role, view_columns
 from ..core.errors import ProjectError
 from ..registry.artifacts import read_metadata
 from ..registry.store import REGISTRY_PATH, Registry
+from . import review
 
 PLACEHOLDER_TEXT = "UNASSIGNED"
 PLACEHOLDER_DOMAIN = "@example.invalid"
@@ -39,9 +40,9 @@ CI_WORKFLOW_PATH = Path(".github/workflows/ci.yml")
 # replaced: a model trained on one of these learnt a stand-in, not the team's data.
 SAMPLE_DATA_MD5 = frozenset(
     {
-        "8dfcd17dbf9daf55887bf8f65ed93af6",  # binary_classification
-        "abf3ecdb6b6de4b5b37009619644f432",  # multiclass_classification
-        "ea422b995f102bbcab865452c1c2eb74",  # regression
+        "e34299424cdeb9d85db2e9f2a7ea5dc7",  # binary_classification
+        "0b4e88f6149e416ef0afa7ddc4d3080d",  # multiclass_classification
+        "c5beba1f04ec3d8822d25d721fb2b6d2",  # regression
     }
 )
 
@@ -248,6 +249,97 @@ def check_online_store(root: Path, now: datetime | None = None) -> Check:
     return Check(name, "PASS", f"every feature view materialized into {location} within its ttl")
 
 
+def check_fairness(root: Path) -> Check:
+    """The fairness report exists and its gate passed; without a sensitive column there is nothing to compare."""
+    path = root / review.REPORTS_DIR / "fairness.json"
+    if not path.is_file():
+        return Check("fairness report", "FAIL", f"{path.relative_to(root)} is missing: run `uv run dvc repro`")
+    fairness = json.loads(path.read_text(encoding="utf-8"))
+    if not fairness["passed"]:
+        detail = f"a group's metric is below {fairness['min_ratio']} of another's: see the failures"
+        return Check("fairness report", "FAIL", detail, list(fairness["failures"]))
+    if not fairness["attributes"]:
+        detail = "no column is marked sensitive, so no groups were compared: mark protected attributes in contract.py"
+        return Check("fairness report", "WARN", detail)
+    compared = ", ".join(fairness["attributes"])
+    return Check("fairness report", "PASS", f"every ratio across {compared} is at least {fairness['min_ratio']}")
+
+
+def check_explanations(root: Path) -> Check:
+    path = root / review.REPORTS_DIR / "explanations.json"
+    if not path.is_file():
+        return Check("global explanations", "FAIL", f"{path.relative_to(root)} is missing: run `uv run dvc repro`")
+    contributions = json.loads(path.read_text(encoding="utf-8"))["mean_abs_contribution"]
+    if not contributions:
+        detail = f"{path.relative_to(root)} explains no input: run `uv run dvc repro`"
+        return Check("global explanations", "FAIL", detail)
+    top = ", ".join(list(contributions)[:3])
+    return Check("global explanations", "PASS", f"{len(contributions)} inputs explained; the largest: {top}")
+
+
+def check_model_card(root: Path) -> Check:
+    """The model card states intended use and limits (the team writes them) and the promoted model has lineage."""
+    path = root / review.MODEL_CARD_PATH
+    card = path.read_text(encoding="utf-8") if path.is_file() else ""
+    problems = []
+    for title in review.TEAM_SECTIONS:
+        text = review.card_section(card, title)
+        if not text:
+            problems.append(f"{review.MODEL_CARD_PATH}: add a `## {title}` section")
+        elif review.PLACEHOLDER in text:
+            problems.append(f"{review.MODEL_CARD_PATH}: `## {title}` still says {review.PLACEHOLDER}: write it")
+    version = Registry(root / REGISTRY_PATH).promoted_version()
+    if version is None:
+        problems.append("no promoted model, so no evaluation data lineage: `uv run dvc repro`")
+    else:
+        data = read_metadata(Registry(root / REGISTRY_PATH).model_path(version)).get("data", {})
+        if not data.get("md5"):
+            problems.append(f"model {version} records no hash of the data it was trained on: `uv run dvc repro`")
+    if problems:
+        return Check("model card", "FAIL", "a reviewer needs intended use, limits and the data's lineage", problems)
+    return Check("model card", "PASS", f"intended use and limits written; model {version} has its data's lineage")
+
+
+def check_reviewer(config: ProjectConfig) -> Check:
+    reviewer = config.review.reviewer.strip()
+    if not reviewer or is_placeholder(reviewer):
+        return Check("reviewer named", "FAIL", "name who reviews the model: review.reviewer in ml-project.yaml")
+    return Check("reviewer named", "PASS", f"review.reviewer is {reviewer}")
+
+
+def check_review_bundle(root: Path, config: ProjectConfig) -> Check:
+    """The promoted version's review bundle is written, still describes the project, and was signed off."""
+    version = Registry(root / REGISTRY_PATH).promoted_version()
+    if version is None:
+        return Check("review signed off", "FAIL", "no promoted model to review: `uv run dvc repro`")
+    problems = review.bundle_problems(root, version)
+    if problems:
+        detail = f"the review bundle of version {version} is missing or stale"
+        return Check("review signed off", "FAIL", detail, problems)
+    approved = config.review.approved_version
+    if approved != version:
+        return Check(
+            "review signed off",
+            "FAIL",
+            f"review.approved_version is {approved or 'empty'}, the promoted version is {version}: once the "
+            f"reviewer has read {review.REVIEW_DIR / version / 'index.html'}, set review.approved_version: {version}",
+        )
+    return Check("review signed off", "PASS", f"{config.review.reviewer} signed off version {version}")
+
+
+def review_checks(root: Path, config: ProjectConfig) -> list[Check]:
+    """What a regulatory review needs, when ml-project.yaml says one is required; nothing otherwise."""
+    if not config.data.regulatory_review_required:
+        return []
+    return [
+        check_fairness(root),
+        check_explanations(root),
+        check_model_card(root),
+        check_reviewer(config),
+        check_review_bundle(root, config),
+    ]
+
+
 def assess(root: Path) -> Report:
     """Run every check against the project at `root`."""
     try:
@@ -268,6 +360,7 @@ def assess(root: Path) -> Report:
             check_monitoring(config),
             check_ci(root),
             *feature_store,
+            *review_checks(root, config),
         ]
     )
 
