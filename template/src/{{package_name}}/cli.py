@@ -159,6 +159,17 @@ def run_explain(args: argparse.Namespace) -> str:
     return f"{report['method']} on {report['rows']} rows, mean |contribution| {top} -> {args.reports}"
 
 
+def run_fairness(args: argparse.Namespace) -> str:
+    from .pipeline.fairness import FAIRNESS_FILE, fairness_files
+    from .registry.artifacts import MODEL_FILE
+
+    min_ratio = load_project_config().fairness.min_ratio
+    report = fairness_files(args.input, args.model_dir / MODEL_FILE, args.reports, load_params().fairness, min_ratio)
+    compared = ", ".join(report["attributes"]) or "no sensitive column"
+    verdict = "every ratio at or above" if report["passed"] else f"{len(report['failures'])} ratio(s) below"
+    return f"fairness across {compared}: {verdict} {min_ratio} -> {args.reports / FAIRNESS_FILE}"
+
+
 def run_gate(args: argparse.Namespace) -> str:
     from .pipeline.gate import gate_file
     from .registry.artifacts import MODEL_FILE, read_metadata
@@ -352,6 +363,12 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--model-dir", type=Path, required=True)
     explain.add_argument("--reports", type=Path, required=True)
     explain.set_defaults(handler=run_explain)
+
+    fairness = commands.add_parser("fairness", help="compare the model's outcomes across sensitive groups")
+    fairness.add_argument("input", type=Path, help="held-out rows from the split stage (every contract column)")
+    fairness.add_argument("--model-dir", type=Path, required=True)
+    fairness.add_argument("--reports", type=Path, required=True)
+    fairness.set_defaults(handler=run_fairness)
 
     gate = commands.add_parser("gate", help="check the primary metric against the owner's promotion gate")
     gate.add_argument("metrics", type=Path)

@@ -64,11 +64,16 @@ def summarize(registry: Registry) -> list[VersionSummary]:
 
 
 def versions_json(registry: Registry) -> str:
-    """The versions, the promoted one and the promotion history, for scripts."""
+    """The versions, the promoted one, the promotion history and the latest canary rollout with its history."""
+    from .rollout import current_rollout, rollout_history  # it builds on this module
+
+    latest = current_rollout(registry)
     listing = {
         "promoted": registry.promoted_version(),
         "versions": [dataclasses.asdict(summary) for summary in summarize(registry)],
         "history": registry.history(),
+        "rollout": latest.to_json() if latest is not None else None,
+        "rollout_history": rollout_history(registry),
     }
     return json.dumps(listing, indent=2)
 
@@ -82,7 +87,21 @@ def versions_table(registry: Registry, gate_metric: str) -> str:
     rows = [header, *(table_row(summary, gate_metric) for summary in summaries)]
     widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
     lines = ("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in rows)
-    return "\n".join(line.rstrip() for line in lines)
+    return "\n".join([*(line.rstrip() for line in lines), *rollout_lines(registry)])
+
+
+def rollout_lines(registry: Registry) -> list[str]:
+    """Below the table: the latest canary rollout and its last steps (who, when, why), if there was one."""
+    from .rollout import current_rollout, rollout_history  # it builds on this module
+
+    latest = current_rollout(registry)
+    if latest is None:
+        return []
+    steps = [
+        f"  {entry['at']}  {entry['action']:<7}  {entry['percent']:g}%  by {entry['by']}: {entry['reason']}"
+        for entry in rollout_history(registry)[-5:]
+    ]
+    return ["", latest.describe(), *steps]
 
 
 def table_row(summary: VersionSummary, gate_metric: str) -> tuple[str, ...]:

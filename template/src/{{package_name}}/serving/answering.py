@@ -24,10 +24,16 @@ from threadpoolctl import ThreadpoolController
 
 from ..config import FeatureStoreSettings, ServiceSettings, load_project_config
 from ..registry.store import Registry, served_registry_path
-from ..telemetry.observability import FallbackReason, record_predictions, record_stale_features
+from ..telemetry.observability import (
+    FallbackReason,
+    record_prediction_call,
+    record_predictions,
+    record_stale_features,
+)
 from ..telemetry.prediction_log import PredictionLog, PredictionRecord
-from .api import Answer, Prediction, answers_from
+from .api import Answer, Prediction, answers_from, explanations_from, no_model_explanation
 from .batching import RowBatcher
+from .canary import Canary
 from .loading import ServedModel, answer_example, example_rows, resolve, resolve_features, traffic
 from .lookup import FeatureLookup
 from .shadow import ShadowSetup, load_shadow, record_comparison, score_in_shadow, shadow_entry
@@ -64,8 +70,10 @@ class Answering:
         classification: bool,
         features: FeatureLookup | None = None,
         feature_store: FeatureStoreSettings | None = None,
+        canary: Canary | None = None,
     ) -> None:
         self.settings = settings
+        self.canary = canary  # a rollout's candidate answers a share of rows; None when serving a fallback
         self.served = served
         self.features = features  # None: no feature views, or none readable (then `served` is the fallback)
         self.feature_store = feature_store or FeatureStoreSettings()
@@ -86,6 +94,7 @@ class Answering:
         features, served = resolve_features(config.service, config.feature_store, resolve(registry, config.service))
         if served.is_fallback:
             logger.warning("serving in fallback: %s", served.fallback_reason)
+        classification = config.problem_type.is_classification
         shadow_setup = load_shadow(registry, served.version)
         if shadow_setup.problem:
             logger.warning("no shadow model: %s", shadow_setup.problem)
@@ -94,9 +103,10 @@ class Answering:
             served,
             shadow_setup,
             PredictionLog.from_config(config),
-            classification=config.problem_type.is_classification,
+            classification=classification,
             features=features,
             feature_store=config.feature_store,
+            canary=None if served.is_fallback else Canary(registry, served.version, classification=classification),
         )
         answering.warm_up()
         return answering
@@ -124,14 +134,56 @@ class Answering:
         fallback_default = self.served.is_fallback and self.settings.fallback_prediction is not None
         return self.served.model is not None or fallback_default
 
-    async def answer(self, rows: list[Row], request_id: str) -> list[Prediction]:
-        """One request's answers: predicted with concurrent requests' rows, then logged and counted."""
+    async def answer(self, rows: list[Row], request_id: str, explain: int | None = None) -> list[Prediction]:
+        """One request's answers: predicted with concurrent requests' rows, then logged and counted.
+
+        `explain`: add each answer's `explain` largest feature contributions (`explain_answers`).
+        """
         started = time.perf_counter()
-        scored = await self.batcher.submit(rows)
+        scored = await self.submit(rows, request_id)
         if self.features is not None:
             self.reject_unknown_entities(scored)
             rows = [row_score.served or row for row, row_score in zip(rows, scored, strict=True)]  # with the views'
+        if explain:
+            self.explain_answers(rows, [row_score.answer for row_score in scored], explain)
         return self.record(rows, scored, request_id=request_id, latency_ms=(time.perf_counter() - started) * 1000)
+
+    async def submit(self, rows: list[Row], request_id: str) -> list[RowScore]:
+        """`rows` scored in a batch; under a contract without an identifier, keyed by `request_id` for the canary."""
+        if self.canary is None or self.canary.key is not None:
+            return await self.batcher.submit(rows)
+        with self.canary.keyed_by_request(rows, request_id):
+            return await self.batcher.submit(rows)
+
+    def model_of(self, version: str) -> ServedModel | None:
+        """The model that answers as `version`: the served one, or a rollout's candidate; None for the rule-based
+        fallback (or a candidate no longer routed to)."""
+        if self.served.model is not None and version == self.served.version:
+            return self.served
+        candidate = self.canary.candidate if self.canary is not None else None
+        if candidate is not None and version == candidate.version:
+            return candidate
+        return None
+
+    def explain_answers(self, rows: list[Row], answers: list[Prediction | None], count: int) -> None:
+        """Give each answer its `count` largest contributions, from the model that gave it (`model_of`).
+
+        Computed after the batched prediction, for this request's rows only, so a request that does
+        not ask pays nothing; SHAP, where the family needs it, loads on the first request that asks.
+        """
+        by_version: dict[str, list[int]] = {}
+        for index, answer in enumerate(answers):
+            if answer is not None:
+                by_version.setdefault(answer.model_version, []).append(index)
+        for version, indexes in by_version.items():
+            served = self.model_of(version)
+            if served is None:
+                for index in indexes:
+                    answers[index].explanation = no_model_explanation()  # type: ignore[union-attr]
+                continue
+            explanations = explanations_from(served.model, [rows[index] for index in indexes], count)
+            for index, explanation in zip(indexes, explanations, strict=True):
+                answers[index].explanation = explanation  # type: ignore[union-attr]
 
     def reject_unknown_entities(self, scored: list[RowScore]) -> None:
         """422 naming the identifier field (never its value) when a row's entity is unknown and the policy rejects."""
@@ -166,22 +218,30 @@ class Answering:
                 for index, (row, row_score) in enumerate(zip(rows, scored, strict=True))
             ]
         )
-        for reason, same in self.by_fallback_reason(scored):
+        for (reason, version), same in self.by_reason_and_version(scored):
             record_predictions(
                 [row_score.answer.prediction for row_score in same],
                 fallback=reason is not None,
                 classification=self.classification,
                 fallback_reason=reason,
+                version=version,
             )
         return [row_score.answer for row_score in scored]
 
-    def by_fallback_reason(self, scored: list[RowScore]) -> list[tuple[FallbackReason | None, list[RowScore]]]:
-        """The answers in runs of one fallback reason: the whole request, unless unknown entities got the fallback
-        beside the model's answers (only with feature views)."""
-        if self.features is None:
-            return [(scored[0].fallback_reason, scored)]
+    def by_reason_and_version(
+        self, scored: list[RowScore]
+    ) -> list[tuple[tuple[FallbackReason | None, str], list[RowScore]]]:
+        """The answers in runs of one fallback reason and version: the whole request, unless a canary answered
+        some rows, or unknown entities got the fallback beside the model's answers (feature views)."""
+        first = scored[0]
+        if self.features is None and (self.canary is None or self.canary.percent <= 0):
+            return [((first.fallback_reason, first.answer.model_version), scored)]  # type: ignore[union-attr]
         return [
-            (reason, list(same)) for reason, same in itertools.groupby(scored, key=lambda score: score.fallback_reason)
+            (key, list(same))
+            for key, same in itertools.groupby(
+                scored,
+                key=lambda score: (score.fallback_reason, score.answer.model_version),  # type: ignore[union-attr]
+            )
         ]
 
     def score(self, rows: list[Row]) -> list[RowScore]:
@@ -219,10 +279,58 @@ class Answering:
         return RowScore(self.rule_based_answer(), FallbackReason.UNKNOWN_ENTITY, None)
 
     def score_rows(self, rows: list[Row]) -> list[RowScore]:
-        """The model's (or the fallback's) answer for each of `rows`, and the shadow's: one prediction call."""
+        """The model's (or the fallback's) answer for each of `rows`, and the shadow's: one prediction call
+        (two while a rollout's candidate answers some of them)."""
+        if self.canary is not None:
+            self.canary.refresh()
+            if self.canary.percent > 0:
+                return self.score_with_canary(self.canary, rows)
         answers, reason = self.predict_or_fall_back(rows)
         shadow_answers = self.shadow_answers(rows, answers) or [None] * len(rows)
         return [RowScore(answer, reason, shadow) for answer, shadow in zip(answers, shadow_answers, strict=True)]
+
+    def score_with_canary(self, canary: Canary, rows: list[Row]) -> list[RowScore]:
+        """`score_rows` with the rollout's candidate answering the rows routed to it.
+
+        Rows the candidate fails on are answered by the served model (the caller never sees the
+        canary's failure) and counted as the candidate's errors, which may abort the rollout.
+        """
+        routed = canary.routed(rows)
+        to_candidate = [index for index, chosen in enumerate(routed) if chosen]
+        candidate_answers, seconds = self.candidate_answers(canary, [rows[index] for index in to_candidate])
+        by_index: dict[int, tuple[Prediction, FallbackReason | None]] = {}
+        if candidate_answers is not None:
+            by_index.update(zip(to_candidate, ((answer, None) for answer in candidate_answers), strict=True))
+        rest = [index for index in range(len(rows)) if index not in by_index]
+        baseline_answers: list[Prediction] = []
+        if rest:
+            answers, reason = self.predict_or_fall_back([rows[index] for index in rest])
+            by_index.update((index, (answer, reason)) for index, answer in zip(rest, answers, strict=True))
+            if reason is None:  # the served model's own answers, on rows the canary was not given
+                baseline_answers = [answer for index, answer in zip(rest, answers, strict=True) if not routed[index]]
+        if to_candidate:
+            canary.observe(candidate_answers, len(to_candidate), seconds, baseline_answers)
+        answers = [by_index[index][0] for index in range(len(rows))]
+        shadow_answers = self.shadow_answers(rows, answers) or [None] * len(rows)
+        return [
+            RowScore(answer, by_index[index][1], shadow)
+            for index, (answer, shadow) in enumerate(zip(answers, shadow_answers, strict=True))
+        ]
+
+    def candidate_answers(self, canary: Canary, rows: list[Row]) -> tuple[list[Prediction] | None, float]:
+        """The candidate's answers for `rows` (None when it failed, logged) and the call's time in seconds."""
+        candidate = canary.candidate
+        if not rows or candidate is None:
+            return ([] if candidate is not None else None), 0.0
+        started = time.perf_counter()
+        try:
+            answers = answers_from(candidate.model, candidate.metadata, rows)
+        except Exception:  # the candidate's failure is the rollout's result, never the caller's error
+            logger.exception("the canary %s failed to predict; the served model answered", candidate.version)
+            answers = None
+        seconds = time.perf_counter() - started
+        record_prediction_call(candidate.version, seconds, failed_rows=len(rows) if answers is None else 0)
+        return answers, seconds
 
     def shadow_answers(self, rows: list[Row], answers: list[Prediction]) -> list[Prediction] | None:
         """The shadow candidate's answers for the log, compared in the metrics; None without a shadow."""
@@ -237,13 +345,16 @@ class Answering:
         """The model's answers, or the fallback policy's, with the reason for a fallback."""
         if self.served.model is None:
             return [self.rule_based_answer() for _ in rows], self.no_model_reason
+        started = time.perf_counter()
         try:
             answers = answers_from(self.served.model, self.served.metadata, rows, fallback=self.served.is_fallback)
         except Exception:  # a model that fails at prediction time: the fallback policy decides
+            record_prediction_call(self.served.version, time.perf_counter() - started, failed_rows=len(rows))
             logger.exception("the model failed to predict")
             if self.settings.fallback == "rule_based":
                 return [self.rule_based_answer() for _ in rows], FallbackReason.PREDICTION_ERROR
             raise ServiceUnavailable("the model failed to predict; see the service log") from None
+        record_prediction_call(self.served.version, time.perf_counter() - started)
         return answers, FallbackReason.LAST_GOOD if self.served.is_fallback else None
 
     @property

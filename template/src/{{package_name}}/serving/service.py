@@ -3,7 +3,8 @@
 Request models are built from the data contract, so a request that passes them is a row
 training would have accepted; the feature code and `predict` are the functions evaluation
 used, so serving cannot drift from them. Endpoints: `/predict` (one flat row),
-`/predict_batch` (`{"rows": [...]}`, bounded), `/metadata` (what is served), and BentoML's
+`/predict_batch` (`{"rows": [...]}`, bounded), both taking `?explain=k` for each answer's k largest
+feature contributions, `/metadata` (what is served), and BentoML's
 `/livez`, `/readyz` and Prometheus `/metrics`. Start it with `<package> serve`, which checks
 the model before BentoML starts (see `loading.preflight`); plain `bentoml serve`, which a
 built Bento and its image run, makes the same check before any worker starts
@@ -24,18 +25,26 @@ from pathlib import Path
 from typing import Any
 
 import bentoml
-from bentoml.exceptions import BentoMLException
+from bentoml.exceptions import BadInput, BentoMLException
 from pydantic import BaseModel
 
 from ..config import ServiceSettings, load_project_config
 from ..core.errors import ProjectError
+from ..core.explain import explained_names
 from ..registry.store import Registry, served_registry_path
 from ..telemetry.observability import configure_logging, new_request_id, request_id_var
 from .answering import Answering
 from .api import Answer, BatchPrediction, PredictionRequest, batch_request
 from .loading import api_keys, preflight, traffic
 from .lookup import client_statuses
-from .middleware import ApiKeyAuth, BodySizeLimit, ClientErrors, OpenApiDocument, replace_bentoml_timeout
+from .middleware import (
+    EXPLAIN_PARAMETER,
+    ApiKeyAuth,
+    BodySizeLimit,
+    ClientErrors,
+    OpenApiDocument,
+    replace_bentoml_timeout,
+)
 
 
 def definition_settings() -> ServiceSettings:
@@ -54,6 +63,20 @@ TRAFFIC = traffic(DEFINITION)
 # Where BentoML imports this module: the project root, or a Bento's `src` folder. Workers run
 # there, and relative paths (ml-project.yaml, models/registry) mean the same for the check below.
 SERVICE_ROOT = Path.cwd()
+
+
+def requested_explanations(ctx: bentoml.Context) -> int | None:
+    """The `?explain=k` query parameter: how many contributions each answer lists; None when absent.
+
+    A 400 naming the accepted range for anything but a whole number from 1 to the explained columns' count.
+    """
+    text = ctx.request.query_params.get(EXPLAIN_PARAMETER)
+    if text is None:
+        return None
+    most = len(explained_names())
+    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= most):
+        raise BadInput(f"{EXPLAIN_PARAMETER} must be a whole number from 1 to {most} (the explained columns)")
+    return int(text)
 
 
 def tracing(settings: ServiceSettings) -> dict[str, Any]:
@@ -121,7 +144,7 @@ class ModelService:
         request_id = new_request_id(ctx.request.headers.get("x-request-id"))
         request_id_var.set(request_id)
         ctx.response.headers["X-Request-ID"] = request_id
-        return await self.answering.answer(rows, request_id)
+        return await self.answering.answer(rows, request_id, explain=requested_explanations(ctx))
 
     @bentoml.api(route="/predict", input_spec=PredictionRequest)
     async def predict(self, ctx: bentoml.Context, **row: Any) -> Answer:  # type: ignore[valid-type]
@@ -136,7 +159,7 @@ class ModelService:
 
     @bentoml.api(route="/metadata")
     def metadata(self) -> dict[str, Any]:
-        """What this worker serves: model version, training time, data hash, metrics, fallback state."""
+        """What this worker serves: model version, training time, data hash, metrics, fallback state, rollout."""
         served, shadow_setup = self.answering.served, self.answering.shadow_setup
         registry = Registry(self.registry_path)
         version = served.metadata.get("version")
@@ -151,6 +174,8 @@ class ModelService:
             "fallback": served.fallback_reason,
             "shadow": shadow_setup.shadow.version if shadow_setup.shadow else None,
             "shadow_problem": shadow_setup.problem,
+            # The registry's latest canary rollout (candidate, share, status, abort record), and this worker's share.
+            "rollout": self.answering.canary.state() if self.answering.canary is not None else None,
         }
 
 
@@ -158,4 +183,9 @@ ModelService.add_asgi_middleware(BodySizeLimit, max_bytes=DEFINITION.max_body_by
 if DEFINITION.api_key_auth:
     ModelService.add_asgi_middleware(ApiKeyAuth, load_keys=partial(api_keys, DEFINITION))
 ModelService.add_asgi_middleware(ClientErrors)  # answers and /docs.json agree: see `middleware`
-ModelService.add_asgi_middleware(OpenApiDocument, api_key_auth=DEFINITION.api_key_auth, extra=client_statuses())
+ModelService.add_asgi_middleware(
+    OpenApiDocument,
+    api_key_auth=DEFINITION.api_key_auth,
+    extra=client_statuses(),
+    explained_columns=len(explained_names()),
+)

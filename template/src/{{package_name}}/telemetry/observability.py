@@ -18,12 +18,17 @@ Metrics, on BentoML's `/metrics` next to its `bentoml_service_*` ones, under the
 `model_` so that dashboards and alerts work unchanged for every project from this template
 (Prometheus' `job`/`instance` labels tell projects apart):
 
-- `model_predictions_total{label, fallback}`: answers by predicted class (`label` is empty
-  for regression) and whether the fallback gave them ("true"/"false")
-- `model_predicted_value` (histogram): predicted values, regression only; buckets are 1-2-5
-  steps over the target's range in the data contract, or `PREDICTED_VALUE_BUCKETS`
+- `model_predictions_total{label, fallback, version}`: answers by predicted class (`label` is
+  empty for regression), whether the fallback gave them ("true"/"false") and the version that
+  gave them (a canary rollout's candidate, or the served one; "rule-based" for the default)
+- `model_predicted_value{version}` (histogram): predicted values, regression only; buckets are
+  1-2-5 steps over the target's range in the data contract, or `PREDICTED_VALUE_BUCKETS`
   (comma-separated upper bounds) when set
-- `model_fallback_answers_total{reason}`: fallback answers by `FallbackReason`
+- `model_fallback_answers_total{reason, version}`: fallback answers by `FallbackReason`
+- `model_prediction_errors_total{version}`: rows a model failed to predict (a failing canary
+  candidate's rows are answered by the promoted model, and counted here under the candidate)
+- `model_prediction_seconds{version}` (histogram): time of each prediction call, by version
+- `model_rollout_aborts_total{version}`: canary rollouts this worker aborted on its own
 - `model_stale_features_total{view}` (feature-store projects): rows answered while a feature
   view's newest online value was older than its ttl, by view
 
@@ -66,6 +71,8 @@ if TYPE_CHECKING:
 LOG_LEVEL_ENV = "LOG_LEVEL"
 METRIC_PREFIX = "model_"
 PREDICTED_VALUE_BUCKETS_ENV = "PREDICTED_VALUE_BUCKETS"
+# A prediction call takes milliseconds; the top buckets catch a candidate far over any budget.
+PREDICTION_SECONDS_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
@@ -202,6 +209,8 @@ class PredictionMetrics:
     predictions: prometheus_client.Counter
     predicted_values: prometheus_client.Histogram
     fallback_answers: prometheus_client.Counter
+    errors: prometheus_client.Counter
+    seconds: prometheus_client.Histogram
 
 
 @cache
@@ -212,18 +221,30 @@ def prediction_metrics() -> PredictionMetrics:
     return PredictionMetrics(
         predictions=prometheus_client.Counter(
             f"{METRIC_PREFIX}predictions",
-            "Answers by predicted class (empty for regression) and whether the fallback gave them",
-            ["label", "fallback"],
+            "Answers by predicted class (empty for regression), whether the fallback gave them, and model version",
+            ["label", "fallback", "version"],
         ),
         predicted_values=prometheus_client.Histogram(
             f"{METRIC_PREFIX}predicted_value",
-            "Predicted values (regression)",
+            "Predicted values (regression), by model version",
+            ["version"],
             buckets=_buckets_from_env(),
         ),
         fallback_answers=prometheus_client.Counter(
             f"{METRIC_PREFIX}fallback_answers",
-            "Answers given by the fallback policy, by reason",
-            ["reason"],
+            "Answers given by the fallback policy, by reason and version",
+            ["reason", "version"],
+        ),
+        errors=prometheus_client.Counter(
+            f"{METRIC_PREFIX}prediction_errors",
+            "Rows a model version failed to predict",
+            ["version"],
+        ),
+        seconds=prometheus_client.Histogram(
+            f"{METRIC_PREFIX}prediction_seconds",
+            "Time of each prediction call, by model version",
+            ["version"],
+            buckets=PREDICTION_SECONDS_BUCKETS,
         ),
     )
 
@@ -233,9 +254,10 @@ def record_predictions(
     *,
     fallback: bool,
     classification: bool,
+    version: str,
     fallback_reason: FallbackReason | None = None,
 ) -> None:
-    """Count one request's answers: by class (classification) or into the value histogram (regression).
+    """Count answers `version` gave: by class (classification) or into the value histogram (regression).
 
     Non-finite regression values are counted but not observed: they would poison the sum.
     A fallback answer without `fallback_reason` counts as `unspecified`.
@@ -245,15 +267,40 @@ def record_predictions(
     flag = "true" if fallback else "false"
     if classification:
         for label, count in Counter(str(answer) for answer in answers).items():
-            metrics.predictions.labels(label=label, fallback=flag).inc(count)
+            metrics.predictions.labels(label=label, fallback=flag, version=version).inc(count)
     else:
-        metrics.predictions.labels(label="", fallback=flag).inc(len(answers))
+        metrics.predictions.labels(label="", fallback=flag, version=version).inc(len(answers))
+        histogram = metrics.predicted_values.labels(version=version)
         for value in answers:
             if math.isfinite(value):
-                metrics.predicted_values.observe(value)
+                histogram.observe(value)
     if fallback:
         reason = fallback_reason or FallbackReason.UNSPECIFIED
-        metrics.fallback_answers.labels(reason=str(reason)).inc(len(answers))
+        metrics.fallback_answers.labels(reason=str(reason), version=version).inc(len(answers))
+
+
+def record_prediction_call(version: str, seconds: float, *, failed_rows: int = 0) -> None:
+    """Time one prediction call of `version`, and count the rows it failed to predict."""
+    metrics = prediction_metrics()
+    metrics.seconds.labels(version=version).observe(seconds)
+    if failed_rows:
+        metrics.errors.labels(version=version).inc(failed_rows)
+
+
+@cache
+def rollout_aborts_counter() -> prometheus_client.Counter:
+    """Created on the first automatic abort, as `stale_features_counter`."""
+    import prometheus_client  # here, not at the top: see the module docstring
+
+    return prometheus_client.Counter(
+        f"{METRIC_PREFIX}rollout_aborts",
+        "Canary rollouts this worker aborted on its own, by candidate version",
+        ["version"],
+    )
+
+
+def record_rollout_abort(version: str) -> None:
+    rollout_aborts_counter().labels(version=version).inc()
 
 
 @cache
