@@ -165,9 +165,11 @@ def run_fairness(args: argparse.Namespace) -> str:
 
     min_ratio = load_project_config().fairness.min_ratio
     report = fairness_files(args.input, args.model_dir / MODEL_FILE, args.reports, load_params().fairness, min_ratio)
-    compared = ", ".join(report["attributes"]) or "no sensitive column"
-    verdict = "every ratio at or above" if report["passed"] else f"{len(report['failures'])} ratio(s) below"
-    return f"fairness across {compared}: {verdict} {min_ratio} -> {args.reports / FAIRNESS_FILE}"
+    written = args.reports / FAIRNESS_FILE
+    if not report["attributes"]:
+        return f"fairness: no column is marked sensitive in contract.py, so no groups were compared -> {written}"
+    verdict = "every ratio at least" if report["passed"] else f"{len(report['failures'])} ratio(s) below"
+    return f"fairness across {', '.join(report['attributes'])}: {verdict} {min_ratio} -> {written}"
 
 
 def run_gate(args: argparse.Namespace) -> str:
@@ -176,7 +178,8 @@ def run_gate(args: argparse.Namespace) -> str:
     from .registry.store import Registry
 
     candidate = read_metadata(args.candidate / MODEL_FILE)
-    return gate_file(args.metrics, args.decision, load_project_config(), Registry(args.registry), candidate).explain()
+    config, registry = load_project_config(), Registry(args.registry)
+    return gate_file(args.metrics, args.decision, config, registry, candidate, args.fairness).explain()
 
 
 def run_register(args: argparse.Namespace) -> str:
@@ -375,6 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
     gate.add_argument("--candidate", type=Path, required=True, help="model directory of the candidate")
     gate.add_argument("--decision", type=Path, required=True)
     gate.add_argument("--registry", type=Path, required=True)
+    gate.add_argument("--fairness", type=Path, help="the fairness stage's report, judged against fairness.min_ratio")
     gate.set_defaults(handler=run_gate)
 
     register = commands.add_parser("register", help="add a candidate that passed the gate to the registry")

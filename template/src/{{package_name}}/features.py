@@ -35,7 +35,7 @@ FEATURES: tuple[Feature, ...] = (
     *(Feature.from_column(column) for column in columns_with_role(Role.SEGMENT, Role.CATEGORICAL)),
     *(Feature.from_column(column) for column in columns_with_role(Role.NUMERIC)),
     *(
-        Feature(calendar_name(column, part), FeatureKind.NUMERIC, f"{column.description}: {part}")
+        Feature(calendar_name(column, part), FeatureKind.NUMERIC, f"{column.description}: {part}", source=column.name)
         for column in columns_with_role(Role.TIMESTAMP)
         for part in CALENDAR_PARTS
     ),

@@ -49,6 +49,14 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
         blocks += [features[name].to_numpy(dtype="float64", na_value=np.nan)[:, None] for name in self.numeric_]
         return np.hstack(blocks) if blocks else np.empty((len(features), 0))
 
+    def encoded_features(self) -> list[str]:
+        """The feature each encoded column comes from, in `transform`'s column order (one per category block)."""
+        check_is_fitted(self, "categories_")
+        one_hot = [
+            name for name, categories in zip(self.categorical, self.categories_, strict=True) for _ in categories
+        ]
+        return one_hot + list(self.numeric_)
+
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """`<column>_<category>` for each one-hot column, then the numeric columns' names."""
         check_is_fitted(self, "categories_")

@@ -29,12 +29,20 @@ class Feature:
 
     `categories` are the values a categorical feature is expected to take; the reference
     profile counts each of them, zeros included (the values seen when there are none).
+    `source` is the contract column the feature is computed from, when it comes from one:
+    explanations report the feature's contribution under that column's name (`core.explain`).
     """
 
     name: str
     kind: FeatureKind
     description: str = ""
     categories: tuple[str, ...] = ()
+    source: str | None = None
+
+    @property
+    def explained_as(self) -> str:
+        """The name explanations give this feature's contribution: its source column's, else its own."""
+        return self.source or self.name
 
     @property
     def dtype(self) -> str:
@@ -45,7 +53,7 @@ class Feature:
     def from_column(cls, column: Column) -> Feature:
         """A contract column passed to the model as it is: a category (segment or categorical) or a number."""
         if column.role in (Role.SEGMENT, Role.CATEGORICAL):
-            return cls(column.name, FeatureKind.CATEGORICAL, column.description, column.categories)
+            return cls(column.name, FeatureKind.CATEGORICAL, column.description, column.categories, column.name)
         if column.role is Role.NUMERIC:
-            return cls(column.name, FeatureKind.NUMERIC, column.description)
+            return cls(column.name, FeatureKind.NUMERIC, column.description, source=column.name)
         raise ValueError(f"column {column.name!r} has role {column.role}: only categories and numbers pass as they are")

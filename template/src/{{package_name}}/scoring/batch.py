@@ -41,6 +41,7 @@ ROW = "row"  # the row's number in the input file, counting data rows from 1
 REASON = "reason"
 PREDICTION, MODEL_VERSION, RUN_ID = "prediction", "model_version", "run_id"
 PROBABILITY_PREFIX = "probability_"
+EXPLAIN_PREFIX = "explain_"  # `--explain k`: explain_1_column, explain_1_contribution, ... explain_base_value
 
 
 class ScoringError(ProjectError):
@@ -88,13 +89,13 @@ def new_run_id() -> str:
     return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
-def score_frame(rows: pd.DataFrame, served: ServedModel, run_id: str) -> ScoredRows:
+def score_frame(rows: pd.DataFrame, served: ServedModel, run_id: str, explain: int = 0) -> ScoredRows:
     """Answer each row of `rows` (the contract's input columns, as read) that meets the contract; reject the others.
 
-    `rows.index` holds the row numbers the output and the rejects carry.
+    `rows.index` holds the row numbers the output and the rejects carry; `explain` as in `answers`.
     """
     valid, reasons = contract_rows(rows)
-    return ScoredRows(scored=answers(valid, served, run_id), rejects=rejected_rows(rows, reasons))
+    return ScoredRows(scored=answers(valid, served, run_id, explain), rejects=rejected_rows(rows, reasons))
 
 
 def rejected_rows(rows: pd.DataFrame, reasons: pd.Series) -> pd.DataFrame:
@@ -150,13 +151,17 @@ def _singular(wording: str) -> str:
     return wording
 
 
-def answers(valid: pd.DataFrame, served: ServedModel, run_id: str) -> pd.DataFrame:
-    """The model's answer for each valid row, beside its row number and identifiers."""
+def answers(valid: pd.DataFrame, served: ServedModel, run_id: str, explain: int = 0) -> pd.DataFrame:
+    """The model's answer for each valid row, beside its row number and identifiers.
+
+    With `explain`, each row's `explain` largest feature contributions follow (`explanation_columns`).
+    """
     identifiers = [column.name for column in columns_with_role(Role.IDENTIFIER)]
     scored = valid[identifiers].rename_axis(ROW).reset_index()
     labels = _class_labels(served.model)
-    if len(valid):
-        predictions = predict(served.model, served.metadata, model_inputs(with_view_columns(valid)))
+    inputs = model_inputs(with_view_columns(valid)) if len(valid) else None
+    if inputs is not None:
+        predictions = predict(served.model, served.metadata, inputs)
         scored[PREDICTION] = predictions.values
         if predictions.probabilities is not None:
             for index, label in enumerate(labels):
@@ -165,7 +170,30 @@ def answers(valid: pd.DataFrame, served: ServedModel, run_id: str) -> pd.DataFra
         scored[PREDICTION] = pd.Series(dtype=object)
         for label in labels:
             scored[PROBABILITY_PREFIX + label] = pd.Series(dtype="float64")
+    if explain:
+        scored = pd.concat([scored, explanation_columns(served, inputs, explain)], axis="columns")
     return scored.assign(**{MODEL_VERSION: served.version, RUN_ID: run_id})
+
+
+def explanation_columns(served: ServedModel, inputs: pd.DataFrame | None, count: int) -> pd.DataFrame:
+    """`explain_<n>_column` and `explain_<n>_contribution` for n = 1..`count` (largest first), and the base value.
+
+    Contributions are in the model's raw output units (`core.explain`); a row with fewer explained
+    columns than `count` has empty cells after its last one.
+    """
+    from ..core.explain import explain  # SHAP, where the family needs it, loads only when asked
+
+    names = [f"{EXPLAIN_PREFIX}{rank}_{part}" for rank in range(1, count + 1) for part in ("column", "contribution")]
+    base_name = f"{EXPLAIN_PREFIX}base_value"
+    if inputs is None:
+        empty = {name: pd.Series(dtype=object if name.endswith("_column") else "float64") for name in names}
+        return pd.DataFrame({**empty, base_name: pd.Series(dtype="float64")})
+    contributions = explain(served.model, inputs)
+    cells = [
+        [cell for name, value in contributions.top(row, count) for cell in (name, value)] for row in range(len(inputs))
+    ]
+    table = pd.DataFrame(cells, columns=names[: len(cells[0])]).reindex(columns=names)
+    return table.assign(**{base_name: contributions.base_values})
 
 
 def with_view_columns(rows: pd.DataFrame) -> pd.DataFrame:
@@ -316,8 +344,11 @@ def score_file(
     rejects: Path | None = None,
     chunk_rows: int = CHUNK_ROWS,
     progress: TextIO | None = sys.stderr,
+    explain: int = 0,
 ) -> ScoringSummary:
     """Score every row of `source` into `output` (CSV or Parquet, by its suffix) and the rejects file (CSV).
+
+    With `explain`, each scored row also gets its `explain` largest feature contributions (`answers`).
 
     Progress goes to `progress` after each chunk when the file holds more than one: counts only, no values.
     While the model predicts one chunk on one OpenMP thread, a second thread reads and checks the next
@@ -334,7 +365,7 @@ def score_file(
         ThreadpoolController().limit(limits=1, user_api="openmp"),
     ):
         for number, (chunk, valid, reasons) in enumerate(chunks, start=1):
-            scored.write(answers(valid, served, run_id))
+            scored.write(answers(valid, served, run_id, explain))
             rejected.write(rejected_rows(chunk, reasons))
             if progress is not None and (number > 1 or len(chunk) == chunk_rows):
                 rate = (scored.rows + rejected.rows) / (time.perf_counter() - started)

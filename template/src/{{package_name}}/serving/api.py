@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, WithJsonSchema, 
 
 from ..contract import TARGET
 from ..core.contract import served_columns, view_columns
+from ..core.explain import explain
 from ..core.featureset import model_inputs
 from ..core.predict import predict
 from ..core.requests import frame_from_records, openapi_nullable, request_model
@@ -49,6 +50,28 @@ def class_labels(classes: Any) -> list[str]:
 PREDICTION_SCHEMA = TypeAdapter(TARGET.dtype).json_schema()
 
 
+class Contribution(BaseModel):
+    """How much one contract column moved the model's raw output for this row."""
+
+    column: str = Field(description="Contract column (or feature computed from several)")
+    contribution: float = Field(description="Its contribution, in the units of `output`")
+
+
+class Explanation(BaseModel):
+    """The largest contributions to one answer: with the base value, all of them add up to the raw output."""
+
+    output: str = Field(description="What the contributions add up to, e.g. 'log-odds of class 1'")
+    base_value: float | None = Field(
+        description="The raw output before any column's contribution (null: no model answered)",
+        json_schema_extra=openapi_nullable,
+    )
+    contributions: list[Contribution] = Field(description="The `explain` largest by absolute value, largest first")
+
+
+# What a rule-based answer's explanation says: no model answered, so nothing explains it.
+NO_MODEL_EXPLANATION = "none: the rule-based fallback answered, no model to explain"
+
+
 class Prediction(BaseModel):
     """The answer for one row."""
 
@@ -60,6 +83,11 @@ class Prediction(BaseModel):
     )
     model_version: str = Field(description="Version of the model that answered ('rule-based' in fallback)")
     fallback: bool = Field(False, description="True when the answer is the configured fallback, not the model's")
+    explanation: Explanation | None = Field(
+        None,
+        description="The top feature contributions, when the request asks for them with `?explain=k`",
+        json_schema_extra=openapi_nullable,
+    )
 
 
 class FeaturePrediction(Prediction):
@@ -105,3 +133,23 @@ def answers_from(
         )
         for value, probabilities in zip(values, predictions.probabilities.tolist(), strict=True)
     ]
+
+
+def explanations_from(model: Any, rows: list[dict[str, Any]], count: int) -> list[Explanation]:
+    """Each validated row's `count` largest contributions to `model`'s raw output (`core.explain`)."""
+    contributions = explain(model, model_inputs(frame_from_records(rows, served_columns())))
+    return [
+        Explanation(
+            output=contributions.output,
+            base_value=float(contributions.base_values[row]),
+            contributions=[
+                Contribution(column=name, contribution=value) for name, value in contributions.top(row, count)
+            ],
+        )
+        for row in range(len(rows))
+    ]
+
+
+def no_model_explanation() -> Explanation:
+    """The explanation of a rule-based answer: no model answered, so there is nothing to explain."""
+    return Explanation(output=NO_MODEL_EXPLANATION, base_value=None, contributions=[])

@@ -34,6 +34,8 @@ OPEN_PATHS = frozenset({"/livez", "/readyz", "/healthz"})
 API_KEY_HEADER = b"x-api-key"
 STRING_SCHEMA = {"type": "string"}
 OPENAPI_PATH = "/docs.json"
+EXPLAIN_PARAMETER = "explain"  # `?explain=k`: each answer lists its k largest feature contributions
+EXPLAINED_PATHS = frozenset({"/predict", "/predict_batch"})
 # application/json, or a JSON-based type such as application/merge-patch+json, with any parameters
 JSON_MEDIA_TYPE = re.compile(rb"\s*application/([a-z0-9.+-]+\+)?json\s*(;.*)?", re.IGNORECASE | re.DOTALL)
 
@@ -266,7 +268,9 @@ class OpenApiDocument:
     (BentoML's concurrency limit), 503 (the model failed and the fallback is `error`) and 504
     (`RequestTimeout`); with an API key, the key as a security scheme and 401 on every
     operation outside `OPEN_PATHS`; `extra` adds more (a feature-store project's 422 for an
-    unknown entity). If the document is not what this expects, it is served as it is.
+    unknown entity). The prediction operations also get their `explain` query parameter (1 to
+    `explained_columns`), which BentoML cannot declare. If the document is not what this
+    expects, it is served as it is.
     """
 
     ADDED: Mapping[int, str] = MappingProxyType(
@@ -279,9 +283,16 @@ class OpenApiDocument:
         }
     )
 
-    def __init__(self, app: ASGIApp, api_key_auth: bool = False, extra: Mapping[int, str] | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        api_key_auth: bool = False,
+        extra: Mapping[int, str] | None = None,
+        explained_columns: int = 0,
+    ) -> None:
         self.app, self.api_key_auth = app, api_key_auth
         self.added = {**self.ADDED, **(extra or {})}
+        self.explained_columns = explained_columns
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != OPENAPI_PATH or scope["method"] != "GET":
@@ -322,7 +333,20 @@ class OpenApiDocument:
                 if "x-bentoml-name" in operation:  # one of the service's APIs
                     for status, description in self.added.items():
                         responses.setdefault(str(status), {"description": description, "content": error})
+                if path in EXPLAINED_PATHS and self.explained_columns:
+                    operation.setdefault("parameters", []).append(self.explain_parameter())
                 if self.api_key_auth and path not in OPEN_PATHS:
                     operation["security"] = [{"ApiKey": []}]
                     responses.setdefault("401", {"description": "Missing or wrong X-API-Key", "content": error})
         return document
+
+    def explain_parameter(self) -> dict[str, Any]:
+        """The `explain` query parameter as OpenAPI declares one."""
+        schema = {"type": "integer", "minimum": 1, "maximum": self.explained_columns}
+        return {
+            "name": EXPLAIN_PARAMETER,
+            "in": "query",
+            "required": False,
+            "description": "List each answer's this many largest feature contributions (`explanation`)",
+            "schema": schema,
+        }

@@ -34,9 +34,12 @@ from ..serving.loading import ServedModel
 from .tables import in_order, read_raw_partitions
 
 
-def score_partition(rows: pd.DataFrame, first_row: int, served: ServedModel, run_id: str) -> ScoredRows:
-    """Score one partition whose first row is row `first_row` of the file."""
-    return score_frame(rows.set_axis(pd.RangeIndex(first_row, first_row + len(rows)), axis="index"), served, run_id)
+def score_partition(
+    rows: pd.DataFrame, first_row: int, served: ServedModel, run_id: str, explain: int = 0
+) -> ScoredRows:
+    """Score one partition whose first row is row `first_row` of the file (`explain`: as in `score_frame`)."""
+    numbered = rows.set_axis(pd.RangeIndex(first_row, first_row + len(rows)), axis="index")
+    return score_frame(numbered, served, run_id, explain)
 
 
 def score_file(
@@ -48,6 +51,7 @@ def score_file(
     *,
     rejects: Path | None = None,
     progress: TextIO | None = sys.stderr,
+    explain: int = 0,
 ) -> ScoringSummary:
     """Score every row of `source` on the cluster into `output` and the rejects file, as `scoring.batch.score_file`."""
     run_id, started = new_run_id(), time.perf_counter()
@@ -73,7 +77,7 @@ def score_file(
     firsts = [1 + sum(lengths[:number]) for number in range(len(lengths))]
     model = dask.delayed(served, pure=True)  # shipped to the cluster once, not once per partition
     tasks = [
-        dask.delayed(score_partition)(part, first, model, run_id)
+        dask.delayed(score_partition)(part, first, model, run_id, explain)
         for part, first in zip(partitions, firsts, strict=True)
     ]
     with run_outputs(output, rejects) as (scored, rejected):
