@@ -2,7 +2,8 @@
 
 Each dataset is a monthly snapshot of subscription customers with the same input columns
 (identifier, personal data, timestamp, segment, categorical and numeric); only the target
-differs. The outcome depends on the inputs through a known, noisy relation, so a model has
+differs. Each also has `age_band`, a protected attribute the model never sees, for the fairness
+audit (`age_bands`). The outcome depends on the inputs through a known, noisy relation, so a model has
 something real to learn and a gate has something real to check.
 
 Feature-store projects also get a history table per sample (`usage_history`): monthly usage
@@ -44,6 +45,14 @@ PLANS = ("basic", "standard", "premium")
 PAYMENT_METHODS = ("card", "bank_transfer", "invoice")
 PLAN_PRICE = {"basic": 19.0, "standard": 49.0, "premium": 99.0}
 RENEWAL_ACTIONS = ("cancel", "downgrade", "renew", "upgrade")
+AGE_BANDS = ("18-29", "30-44", "45-64", "65+")
+AGE_BAND_SHARES = (0.22, 0.30, 0.30, 0.18)
+# The age band's own generator is `default_rng([seed, AGE_BAND_STREAM, AGE_BAND_DRAW])`: every other
+# column, the history and the metrics stay as they were without it. On 400 test rows, sampling noise
+# alone moves a four-group ratio by about 0.1 (of 60 draws, the binary sample's worst ratio spread
+# from 0.47 to 0.96): draw 10 is the first whose worst ratio is at least 0.83 on every problem type.
+AGE_BAND_STREAM = 2
+AGE_BAND_DRAW = 10
 
 
 def customer_inputs(rng: np.random.Generator, rows: int) -> pd.DataFrame:
@@ -72,6 +81,26 @@ def customer_inputs(rng: np.random.Generator, rows: int) -> pd.DataFrame:
             "discount_pct": discount,
         }
     )
+
+
+def age_bands(inputs: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
+    """A protected attribute for the fairness audit: older customers have been customers a little
+    longer and pay by invoice a little more often (a latent age, cut at the bands' shares).
+
+    Not a model input (the contract marks it personal and sensitive): the model's outcomes differ
+    across bands only through those correlated inputs. On the shipped samples the worst ratio
+    between bands (smallest group value / largest, `reports/fairness.json`) is 0.89 for binary
+    classification (selection rate and false positive rate), 0.84 for multiclass (accuracy) and 0.89
+    for regression (mean prediction): a modest disparity that passes the default threshold 0.8.
+    """
+    tenure = inputs["tenure_months"].to_numpy(dtype=float)
+    latent = (
+        0.1 * (tenure - tenure.mean()) / tenure.std()
+        + 0.2 * (inputs["payment_method"] == "invoice").to_numpy()
+        + rng.normal(0, 1, len(inputs))
+    )
+    cuts = np.quantile(latent, np.cumsum(AGE_BAND_SHARES[:-1]))
+    return np.asarray(AGE_BANDS)[np.searchsorted(cuts, latent)]
 
 
 def churn_risk(inputs: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
@@ -184,6 +213,7 @@ def dataset_bytes(problem_type: str, seed: int, rows: int = ROWS) -> bytes:
     """A dataset of `rows` rows for `problem_type`, as CSV bytes; the shipped sample with `sample_seed`."""
     rng = np.random.default_rng(seed)
     frame = add_target(customer_inputs(rng, rows), problem_type, rng)
+    frame.insert(2, "age_band", age_bands(frame, np.random.default_rng([seed, AGE_BAND_STREAM, AGE_BAND_DRAW])))
     return frame.to_csv(index=False, lineterminator="\n").encode()
 
 

@@ -18,6 +18,13 @@ only the empty cell (`TEXT_NULLS`), so a real category such as "NA" or "None" st
 A column's `null_values` adds spellings of its own, e.g. `null_values=("n/a",)`. Validation
 and its null counts (training files and monitored batches alike) read `Column.nulls`, the one
 list per column; a JSON request to the service writes a missing value as `null`.
+
+`sensitive=True` marks a protected attribute (age band, sex, ethnicity...): the fairness stage
+compares the model's outcomes across its groups and the gate fails on a disparity beyond
+ml-project.yaml `fairness.min_ratio` (`pipeline.fairness`). The flag changes nothing else: the
+column is validated, requested and logged as its role says. A model input (e.g. `Role.CATEGORICAL`)
+is audited for direct use; `Role.PERSONAL` keeps it out of the model, redacted in the prediction
+log and out of monitoring, and the audit then measures what correlated inputs carry of it.
 """
 
 from __future__ import annotations
@@ -73,10 +80,14 @@ class Column:
     unseen_categories: UnseenCategories = UnseenCategories.REJECT
     # More spellings of a missing value, besides the type's own (NUMBER_NULLS or TEXT_NULLS).
     null_values: tuple[str, ...] = ()
+    # A protected attribute: the fairness stage compares the model's outcomes across its values.
+    sensitive: bool = False
 
     def __post_init__(self) -> None:
         if self.role is Role.TARGET and self.accepts_unseen_categories:
             raise ValueError(f"target {self.name!r}: a model cannot learn unseen classes; use reject")
+        if self.role is Role.TARGET and self.sensitive:
+            raise ValueError(f"target {self.name!r} cannot be sensitive: mark the protected input column instead")
         both = [value for value in self.nulls if value in self.categories]
         if both:
             raise ValueError(f"column {self.name!r}: {both} cannot be both a category and a missing value")

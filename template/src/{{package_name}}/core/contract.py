@@ -24,6 +24,11 @@ def columns_with_role(*roles: Role) -> tuple[Column, ...]:
     return tuple(column for column in served_columns() if column.role in roles)
 
 
+def sensitive_columns() -> tuple[Column, ...]:
+    """The protected attributes (`Column(..., sensitive=True)`) the fairness stage compares groups of."""
+    return tuple(column for column in served_columns() if column.sensitive)
+
+
 def contract_columns(*, with_target: bool = True) -> tuple[Column, ...]:
     """The columns a raw file or a request must have: the inputs, and the target for training data."""
     return (*contract.COLUMNS, contract.TARGET) if with_target else contract.COLUMNS

@@ -1,5 +1,7 @@
 """The promotion gate: the primary metric must meet the model owner's threshold and must not
-fall behind the last promoted version of the same data contract by more than the tolerance.
+fall behind the last promoted version of the same data contract by more than the tolerance;
+and across the groups of every sensitive column, no metric of the fairness report
+(`pipeline.fairness`) may fall below ml-project.yaml `fairness.min_ratio` of another group's.
 
 Metrics of models trained on different contracts (other columns, another target) measure
 different things: after a contract change no promoted version is comparable, the decision
@@ -22,6 +24,7 @@ from ..core.errors import ProjectError
 from ..core.metrics import METRICS
 from ..registry.contracts import describe, differences, recorded_contract, version_contract
 from ..registry.store import Registry
+from .fairness import disparity_failures
 
 
 class GateFailedError(ProjectError):
@@ -46,6 +49,12 @@ class GateDecision:
     owner: str
     baseline: Baseline | None
     no_baseline: str | None = None  # why no promoted version is compared, when some exists
+    # The fairness report's ratios below fairness.min_ratio, one sentence each, and the columns it
+    # compared ("" for none); `fairness_compared` is None when no report was given (the versions
+    # registered before there was one).
+    fairness_failures: tuple[str, ...] = ()
+    fairness_compared: str | None = None
+    fairness_min_ratio: float | None = None
 
     @property
     def meets_threshold(self) -> bool:
@@ -60,7 +69,7 @@ class GateDecision:
 
     @property
     def passed(self) -> bool:
-        return self.meets_threshold and self.keeps_up_with_promoted
+        return self.meets_threshold and self.keeps_up_with_promoted and not self.fairness_failures
 
     def explain(self) -> str:
         """One or two sentences a reviewer can act on."""
@@ -78,7 +87,18 @@ class GateDecision:
             )
         elif self.no_baseline is not None:
             sentence += f"; {self.no_baseline}"
-        return sentence
+        return sentence + self.explain_fairness()
+
+    def explain_fairness(self) -> str:
+        """The fairness part of the explanation: every failing ratio, or what passed; empty without a report."""
+        if self.fairness_compared is None:
+            return ""
+        rule = f"ml-project.yaml fairness.min_ratio {self.fairness_min_ratio}"
+        if self.fairness_failures:
+            return f"; fairness FAILS ({rule}): " + "; ".join(self.fairness_failures)
+        if not self.fairness_compared:
+            return "; fairness: no column is marked sensitive, so no groups were compared"
+        return f"; fairness across {self.fairness_compared} passes (every ratio at least {self.fairness_min_ratio})"
 
 
 def comparable_version(
@@ -121,11 +141,14 @@ def decide(
     registry: Registry,
     candidate_version: str | None = None,
     candidate_contract: dict[str, Any] | None = None,
+    fairness: dict[str, Any] | None = None,
 ) -> GateDecision:
-    """Compare the gate metric in `metrics` with the owner's threshold and the last comparable promoted version.
+    """Compare the gate metric in `metrics` with the owner's threshold and the last comparable promoted version,
+    and the fairness report's ratios with the owner's `fairness.min_ratio`.
 
     `candidate_contract` is the contract the candidate recorded (`contracts.recorded_contract`);
     without one, every promoted version counts as comparable, as before contracts were recorded.
+    `fairness` is the candidate's reports/fairness.json; without one, fairness is not judged.
     """
     name = config.gate.metric
     if name not in METRICS:
@@ -147,7 +170,19 @@ def decide(
         owner=f"{owner.name} <{owner.email}>",
         baseline=baseline(registry, compared, name, config.gate.regression_tolerance) if compared else None,
         no_baseline=no_baseline,
+        **fairness_judgement(fairness, config.fairness.min_ratio),
     )
+
+
+def fairness_judgement(fairness: dict[str, Any] | None, min_ratio: float) -> dict[str, Any]:
+    """The decision's fairness fields: the report's ratios judged against the owner's current threshold."""
+    if fairness is None:
+        return {}
+    return {
+        "fairness_failures": tuple(disparity_failures(fairness["attributes"], min_ratio)),
+        "fairness_compared": ", ".join(fairness["attributes"]),
+        "fairness_min_ratio": min_ratio,
+    }
 
 
 def gate_file(
@@ -156,10 +191,17 @@ def gate_file(
     config: ProjectConfig,
     registry: Registry,
     candidate: dict[str, Any],
+    fairness_path: Path | None = None,
 ) -> GateDecision:
-    """Decide from a metrics file and the candidate's metadata, record the decision, and raise if the gate fails."""
+    """Decide from a metrics file, the fairness report and the candidate's metadata, record the decision,
+    and raise if the gate fails."""
     metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
-    decision = decide(metrics, config, registry, candidate["version"], recorded_contract(candidate))
+    fairness = None
+    if fairness_path is not None:
+        if not fairness_path.is_file():
+            raise ProjectError(f"{fairness_path} not found: run the fairness stage first (`uv run dvc repro`)")
+        fairness = json.loads(fairness_path.read_text(encoding="utf-8"))
+    decision = decide(metrics, config, registry, candidate["version"], recorded_contract(candidate), fairness)
     record = {**asdict(decision), "passed": decision.passed, "explanation": decision.explain()}
     decision_path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     if not decision.passed:

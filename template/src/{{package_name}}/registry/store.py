@@ -8,6 +8,7 @@ A folder in the repository, tracked by DVC (it is the `register` stage's output)
         model.skops, model.json    the model and its lineage (with the file's SHA-256)
         metrics.json               its offline metrics
         reference_profile.json     feature and prediction distributions monitoring compares with
+        fairness.json              the fairness report, which `promote` judges again
 
 The service serves the promoted version; promoting and rolling back only move the pointer.
 """
@@ -30,6 +31,7 @@ REGISTRY_ENV = "MODEL_REGISTRY"  # overrides REGISTRY_PATH for the service (test
 POINTER_FILE = "promoted.json"
 METRICS_FILE = "metrics.json"
 REFERENCE_PROFILE_FILE = "reference_profile.json"
+FAIRNESS_FILE = "fairness.json"
 
 
 def served_registry_path() -> Path:
@@ -94,8 +96,16 @@ class Registry:
             raise RegistryError(f"version {version} has no {METRICS_FILE} in {self.root}")
         return json.loads(path.read_text(encoding="utf-8"))
 
-    def register(self, model_dir: Path, metrics_path: Path, reference_profile_path: Path) -> tuple[str, bool]:
-        """Copy a trained model and its evaluation in as a new version; return (version, newly added).
+    def fairness(self, version: str) -> dict[str, Any] | None:
+        """The fairness report registered with `version`; None for a version registered before there was one."""
+        path = self.version_dir(version) / FAIRNESS_FILE
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+    def register(
+        self, model_dir: Path, metrics_path: Path, reference_profile_path: Path, *reports: Path
+    ) -> tuple[str, bool]:
+        """Copy a trained model and its evaluation (and `reports`: the fairness report) in as a new version;
+        return (version, newly added).
 
         Registering the same version again changes nothing, so rerunning the stage is safe.
         """
@@ -107,7 +117,7 @@ class Registry:
         staging = destination.with_name(f".{version}.incomplete")
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
-        for source in (model_path, metadata_path(model_path), metrics_path, reference_profile_path):
+        for source in (model_path, metadata_path(model_path), metrics_path, reference_profile_path, *reports):
             shutil.copy2(source, staging / source.name)
         staging.rename(destination)  # a version appears complete or not at all
         return version, True
@@ -133,7 +143,8 @@ def register_candidate(
     decision = json.loads(decision_path.read_text(encoding="utf-8"))
     if not decision.get("passed"):
         raise RegistryError(f"{decision_path}: the candidate did not pass the gate, so it is not registered")
-    version, added = registry.register(model_dir, metrics_path, reports_dir / REFERENCE_PROFILE_FILE)
+    evaluation = (reports_dir / REFERENCE_PROFILE_FILE, reports_dir / FAIRNESS_FILE)
+    version, added = registry.register(model_dir, metrics_path, *evaluation)
     if not added:
         return f"{version} is already registered; the promoted version stays {registry.promoted_version()}"
     registry.promote(version, reason=decision["explanation"])

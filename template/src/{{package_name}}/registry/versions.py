@@ -126,7 +126,8 @@ def require_registered(registry: Registry, version: str) -> None:
 
 def gate_decision(registry: Registry, version: str, config: ProjectConfig) -> GateDecision:
     """The pipeline's gate applied to a registered version's recorded metrics."""
-    return decide(registry.metrics(version), config, registry, version, version_contract(registry, version))
+    contract = version_contract(registry, version)
+    return decide(registry.metrics(version), config, registry, version, contract, registry.fairness(version))
 
 
 def require_current_contract(registry: Registry, version: str, action: str) -> None:
