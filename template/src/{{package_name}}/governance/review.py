@@ -319,7 +319,7 @@ def lineage_section(evidence: Evidence) -> Section:
         [
             "The metrics, slices, fairness and explanations come from the held-out part of this data, "
             "split off before training:",
-            Table(("", ""), rows),
+            Table(("what", "value"), rows),
         ],
     )
 
@@ -477,7 +477,7 @@ def write_bundle(root: Path, output: Path | None = None, *, archive: bool = True
     }
     for name, source in copies.items():
         shutil.copy2(source, output / name)
-    title = f"Review bundle: {root.resolve().name} model {evidence.version}"
+    title = f"Review bundle: {COMMAND} model {evidence.version}"
     sections = card_sections(evidence, plots)
     (output / "model_card.md").write_text(render_markdown(title, sections), encoding="utf-8")
     manifest = {
