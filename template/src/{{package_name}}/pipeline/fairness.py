@@ -127,13 +127,14 @@ def attribute_report(
     entry["metrics"] = {}
     for metric_name, metric in metrics.items():
         behind = pd.Series(metric.rows(target)).groupby(groups.to_numpy()).sum()
-        by_group = {name: reported(frame.loc[name, metric_name]) if behind[name] else None for name in names}
+        values = {name: float(frame.loc[name, metric_name]) for name in names if behind[name]}
+        by_group = {name: reported(values[name]) if name in values else None for name in names}
         small = {
             name: f"{int(behind[name])} {metric.counted}, fewer than fairness.min_group_rows {min_group_rows}"
             for name in names
             if behind[name] < min_group_rows
         }
-        gated = {name: value for name, value in by_group.items() if name not in small and value is not None}
+        gated = {name: value for name, value in values.items() if name not in small}
         result: dict[str, Any] = {"by_group": by_group, "ratio": disparity_ratio(gated)}
         if small:
             result["not_gated"] = small
