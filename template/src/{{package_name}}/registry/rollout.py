@@ -193,7 +193,9 @@ def start(registry: Registry, version: str, percent: float, config: ProjectConfi
             raise RolloutError(
                 f"a rollout of {current['candidate']} is running: `rollout abort` or `rollout promote` it first"
             )
-        rollout = Rollout(version, baseline, percent, "active", now(), Thresholds.from_config(config))
+        # To the microsecond: it tells a rollout from the next one of the same candidate (see `abort`, `canary`).
+        started_at = datetime.now(UTC).isoformat(timespec="microseconds")
+        rollout = Rollout(version, baseline, percent, "active", started_at, Thresholds.from_config(config))
         state["current"] = rollout.to_json()
         record(state, "start", version, percent, reason, by)
     return f"started rolling out {version}: {percent:g}% of requests (the rest: {baseline}); {decision.explain()}"
