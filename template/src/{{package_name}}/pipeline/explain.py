@@ -56,7 +56,7 @@ def explanations_plot(path: Path, report: dict[str, Any]) -> Path:
     ranked = list(report["mean_abs_contribution"].items())[::-1]
     figure, axes = new_figure(6, 1.5 + 0.3 * len(ranked))
     axes.barh([name for name, _ in ranked], [value or 0.0 for _, value in ranked])
-    axes.set(xlabel=f"Mean |contribution| to the {report['output']}", title=f"Explanations ({report['rows']} rows)")
+    axes.set(xlabel=f"Mean |contribution|\nto the {report['output']}", title=f"Explanations ({report['rows']} rows)")
     path.parent.mkdir(parents=True, exist_ok=True)
     return save(figure, path)
 
