@@ -2,11 +2,10 @@
 
 `review-bundle` writes `review/<version>/` and the same folder zipped beside it:
 
-    index.html         the page a reviewer opens (no script, no network): the model card, then a
-                       link to every file below
-    model_card.md      the same card as Markdown: the team's intended use and limits (from
-                       docs/MODEL_CARD.md), owners, KPI and gate (ml-project.yaml), metrics,
-                       per-segment slices, fairness, top explanations, lineage and the data contract
+    index.html         the model card a reviewer opens (no script, no network): the team's intended
+                       use and limits (from docs/MODEL_CARD.md), owners, KPI and gate (ml-project.yaml),
+                       metrics, per-segment slices, fairness, top explanations, the evaluation data's
+                       lineage and the data contract, then a link to every file below
     metrics.json       the version's held-out metrics, as the registry holds them
     slices.json importance.json fairness.json explanations.json   the pipeline's reports
     plots/             the reports' plots (PNG)
@@ -396,26 +395,6 @@ def html_block(block: Block) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def markdown_block(block: Block) -> str:
-    if isinstance(block, str):
-        return block
-    if isinstance(block, list):
-        return "\n".join(f"- {item}" for item in block)
-    if isinstance(block, Figure):
-        return f"![{block.caption}]({block.path})"
-    lines = ["| " + " | ".join(block.headers) + " |", "|" + " --- |" * len(block.headers)]
-    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in block.rows]
-    return "\n".join(lines)
-
-
-def render_markdown(title: str, sections: list[Section]) -> str:
-    parts = [f"# {title}"]
-    for section in sections:
-        parts.append(f"## {section.title}")
-        parts += [markdown_block(block) for block in section.blocks]
-    return "\n\n".join(parts) + "\n"
-
-
 def render_html(title: str, sections: list[Section], files: list[str]) -> str:
     """The index page: the card's sections, then every file of the bundle, linked."""
     nav = "".join(f'<a href="#{section.id}">{escape(section.title)}</a>' for section in sections)
@@ -479,14 +458,13 @@ def write_bundle(root: Path, output: Path | None = None, *, archive: bool = True
         shutil.copy2(source, output / name)
     title = f"Review bundle: {COMMAND} model {evidence.version}"
     sections = card_sections(evidence, plots)
-    (output / "model_card.md").write_text(render_markdown(title, sections), encoding="utf-8")
     manifest = {
         "version": evidence.version,
         "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "sources": source_digests(evidence),
     }
     (output / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    files = ["model_card.md", *copies, *(f"plots/{name}" for name in sorted(plots)), MANIFEST_FILE]
+    files = [*copies, *(f"plots/{name}" for name in sorted(plots)), MANIFEST_FILE]
     (output / "index.html").write_text(render_html(title, sections, files), encoding="utf-8")
     if archive:
         shutil.make_archive(str(output), "zip", root_dir=output.parent, base_dir=output.name)
