@@ -171,6 +171,8 @@ def test_variant_names_and_tags_are_well_formed() -> None:
         ({"rollback_target_minutes": 0}, "minutes from 1"),
         ({"data_sources": ""}, "Name the data sources"),
         ({"prediction_log_retention_days": 0}, "days"),
+        ({"regulatory_review_required": True, "reviewer": "x" * 101}, "100 characters"),
+        ({"regulatory_review_required": True, "reviewer": "Priya\nNatarajan"}, "single line"),
     ],
 )
 def test_bad_answer_is_rejected_with_a_message_saying_what_to_fix(
