@@ -165,19 +165,14 @@ class Canary:
 
     def follow(self, latest: Rollout | None) -> None:
         """Route per `latest`: load its candidate when new, stop at once when it ended or is not for this worker."""
-        applies = latest is not None and latest.baseline == self.served_version and latest.routing_percent > 0
-        if not applies:
+        if latest is None or latest.baseline != self.served_version or latest.routing_percent <= 0:
             if self.rollout is not None:
                 logger.warning("canary stopped: %s", latest.describe() if latest else "the rollout state is gone")
             self.rollout, self.candidate = None, None
             return
-        assert latest is not None  # noqa: S101 - `applies` says so; for the type checker
-        same = self.rollout is not None and (self.rollout.candidate, self.rollout.started_at) == (
-            latest.candidate,
-            latest.started_at,
-        )
-        if same:
-            if latest.routing_percent != self.rollout.routing_percent:  # type: ignore[union-attr]
+        current = self.rollout
+        if current is not None and (current.candidate, current.started_at) == (latest.candidate, latest.started_at):
+            if latest.routing_percent != current.routing_percent:
                 logger.info("canary share now %g%%: %s", latest.routing_percent, latest.describe())
             self.rollout = latest
             return
