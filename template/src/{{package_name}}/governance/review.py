@@ -255,21 +255,37 @@ def fairness_section(fairness: dict[str, Any], plots: set[str]) -> Section:
     ]
     if fairness["failures"]:
         blocks.append(list(fairness["failures"]))
+    if fairness.get("warnings"):  # below the ratio, but a gap sampling noise could explain
+        blocks += ["Warnings (not failing the gate):", list(fairness["warnings"])]
     if not fairness["attributes"]:
         blocks.append("The contract marks no column sensitive, so no groups were compared.")
     for attribute, result in fairness["attributes"].items():
-        metrics = result["metrics"]
-        rows = [
-            (group, str(count), *(_number(metric["by_group"].get(group)) for metric in metrics.values()))
-            for group, count in result["rows"].items()
+        blocks += [f"By `{attribute}`:", attribute_table(attribute, result, fairness["failures"])]
+        not_gated = [
+            f"{metric}, group {group}: not gated ({reason})"
+            for metric, values in result["metrics"].items()
+            for group, reason in values.get("not_gated", {}).items()
         ]
-        rows.append(("ratio (smallest / largest)", "", *(_number(metric["ratio"]) for metric in metrics.values())))
-        below = any(metric["ratio"] < fairness["min_ratio"] for metric in metrics.values())
-        failed = frozenset({len(rows) - 1}) if below else frozenset()
-        blocks += [f"By `{attribute}`:", Table(("group", "rows", *metrics), rows, failed)]
+        if not_gated:
+            blocks.append(not_gated)
     if "fairness.png" in plots:
         blocks.append(Figure("plots/fairness.png", "Metrics per group"))
     return Section("fairness", "Fairness across protected groups", blocks)
+
+
+def attribute_table(attribute: str, result: dict[str, Any], failures: list[str]) -> Table:
+    """Groups down, metrics across; the ratio row (and the gap's p-value, when tested) at the bottom."""
+    metrics = result["metrics"]
+    rows = [
+        (group, str(count), *(_number(metric["by_group"].get(group)) for metric in metrics.values()))
+        for group, count in result["rows"].items()
+    ]
+    rows.append(("ratio (smallest / largest)", "", *(_number(metric["ratio"]) for metric in metrics.values())))
+    if any("p_value" in metric for metric in metrics.values()):
+        rows.append(("p-value of that gap", "", *(_number(metric.get("p_value")) for metric in metrics.values())))
+    failed = any(failure.startswith(f"{attribute}:") for failure in failures)
+    ratio_row = len(result["rows"])  # highlighted when the gate failed on this attribute
+    return Table(("group", "rows", *metrics), rows, frozenset({ratio_row}) if failed else frozenset())
 
 
 def explanations_section(explanations: dict[str, Any], importance: dict[str, Any], plots: set[str]) -> Section:
