@@ -308,8 +308,8 @@ class Answering:
             by_index.update((index, (answer, reason)) for index, answer in zip(rest, answers, strict=True))
             if reason is None:  # the served model's own answers, on rows the canary was not given
                 baseline_answers = [answer for index, answer in zip(rest, answers, strict=True) if not routed[index]]
-        if to_candidate:
-            canary.observe(candidate_answers, len(to_candidate), seconds, baseline_answers)
+        # Every call counts, one with the promoted model's rows alone too: single-row requests are never mixed.
+        canary.observe(candidate_answers, len(to_candidate), seconds, baseline_answers)
         answers = [by_index[index][0] for index in range(len(rows))]
         shadow_answers = self.shadow_answers(rows, answers) or [None] * len(rows)
         return [
@@ -320,8 +320,10 @@ class Answering:
     def candidate_answers(self, canary: Canary, rows: list[Row]) -> tuple[list[Prediction] | None, float]:
         """The candidate's answers for `rows` (None when it failed, logged) and the call's time in seconds."""
         candidate = canary.candidate
-        if not rows or candidate is None:
-            return ([] if candidate is not None else None), 0.0
+        if not rows:
+            return [], 0.0
+        if candidate is None:  # cannot happen: rows are routed only while it is set; those rows fall back
+            return None, 0.0
         started = time.perf_counter()
         try:
             answers = answers_from(candidate.model, candidate.metadata, rows)

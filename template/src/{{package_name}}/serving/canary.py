@@ -241,14 +241,16 @@ class Canary:
     ) -> None:
         """Count one prediction call's outcome: the candidate's answers (None: it failed) and the promoted model's."""
         window = self.window
+        if baseline_answers:
+            window.baseline_predictions.update(prediction_bins(baseline_answers, classification=self.classification))
+        if not candidate_rows:
+            return
         window.candidate_rows += candidate_rows
         window.latencies_ms.append(seconds * 1000)
         if candidate_answers is None:
             window.candidate_errors += candidate_rows
         else:
             window.candidate_predictions.update(prediction_bins(candidate_answers, classification=self.classification))
-        if baseline_answers:
-            window.baseline_predictions.update(prediction_bins(baseline_answers, classification=self.classification))
         if window.candidate_rows - window.judged_at_rows >= JUDGE_EVERY_ROWS:
             window.judged_at_rows = window.candidate_rows
             self.judge()
