@@ -48,9 +48,10 @@ RENEWAL_ACTIONS = ("cancel", "downgrade", "renew", "upgrade")
 AGE_BANDS = ("18-29", "30-44", "45-64", "65+")
 AGE_BAND_SHARES = (0.22, 0.30, 0.30, 0.18)
 # The age band's own generator is `default_rng([seed, AGE_BAND_STREAM, AGE_BAND_DRAW])`: every other
-# column, the history and the metrics stay as they were without it. On 400 test rows, sampling noise
-# alone moves a four-group ratio by about 0.1 (of 60 draws, the binary sample's worst ratio spread
-# from 0.47 to 0.96): draw 10 is the first whose worst ratio is at least 0.83 on every problem type.
+# column, the history and the metrics stay as they were without it. On 400 test rows sampling noise
+# dominates a four-group ratio: across 300 draws the binary sample's worst ratio spread from about
+# 0.5 to 1, which is why the gate also asks for significance (pipeline/fairness.py). 170 of those
+# draws pass every pipeline variant's gate; draw 10 does, with every CI variant's ratio at least 0.8.
 AGE_BAND_STREAM = 2
 AGE_BAND_DRAW = 10
 
@@ -88,15 +89,16 @@ def age_bands(inputs: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
     longer and pay by invoice a little more often (a latent age, cut at the bands' shares).
 
     Not a model input (the contract marks it personal and sensitive): the model's outcomes differ
-    across bands only through those correlated inputs. On the shipped samples the worst ratio
-    between bands (smallest group value / largest, `reports/fairness.json`) is 0.89 for binary
-    classification (selection rate and false positive rate), 0.84 for multiclass (accuracy) and 0.89
-    for regression (mean prediction): a modest disparity that passes the default threshold 0.8.
+    across bands only through those correlated inputs. Measured on 40,000 rows, the ratio between
+    bands (smallest group value / largest) is 0.92 for the selection rate and 0.89 for the false
+    positive rate. On the shipped samples' 400 test rows (`reports/fairness.json`) the worst ratio is
+    0.89 for binary classification (true positive rate), 0.83 for multiclass (accuracy) and 0.89 for
+    regression (mean prediction): a modest disparity that passes the default threshold 0.8.
     """
     tenure = inputs["tenure_months"].to_numpy(dtype=float)
     latent = (
-        0.1 * (tenure - tenure.mean()) / tenure.std()
-        + 0.2 * (inputs["payment_method"] == "invoice").to_numpy()
+        0.05 * (tenure - tenure.mean()) / tenure.std()
+        + 0.1 * (inputs["payment_method"] == "invoice").to_numpy()
         + rng.normal(0, 1, len(inputs))
     )
     cuts = np.quantile(latent, np.cumsum(AGE_BAND_SHARES[:-1]))

@@ -163,13 +163,13 @@ def run_fairness(args: argparse.Namespace) -> str:
     from .pipeline.fairness import FAIRNESS_FILE, fairness_files
     from .registry.artifacts import MODEL_FILE
 
-    min_ratio = load_project_config().fairness.min_ratio
-    report = fairness_files(args.input, args.model_dir / MODEL_FILE, args.reports, load_params().fairness, min_ratio)
+    settings = load_project_config().fairness
+    report = fairness_files(args.input, args.model_dir / MODEL_FILE, args.reports, load_params().fairness, settings)
     written = args.reports / FAIRNESS_FILE
     if not report["attributes"]:
         return f"fairness: no column is marked sensitive in contract.py, so no groups were compared -> {written}"
-    verdict = "every ratio at least" if report["passed"] else f"{len(report['failures'])} ratio(s) below"
-    return f"fairness across {', '.join(report['attributes'])}: {verdict} {min_ratio} -> {written}"
+    verdict = "no significant ratio below" if report["passed"] else f"{len(report['failures'])} ratio(s) below"
+    return f"fairness across {', '.join(report['attributes'])}: {verdict} {settings.min_ratio} -> {written}"
 
 
 def run_gate(args: argparse.Namespace) -> str:

@@ -150,6 +150,8 @@ class Fairness(_Strict):
 
     # Smallest group value / largest, per metric (`pipeline.fairness`); 0.8 is the four-fifths rule.
     min_ratio: float = Field(default=0.8, gt=0, le=1)
+    # A ratio below min_ratio fails when its groups' gap is significant at this level; else a warning.
+    significance_level: float = Field(default=0.05, gt=0, le=1)
 
 
 class FeatureStoreSettings(_Strict):

@@ -41,9 +41,9 @@ CI_WORKFLOW_PATH = Path(".github/workflows/ci.yml")
 # replaced: a model trained on one of these learnt a stand-in, not the team's data.
 SAMPLE_DATA_MD5 = frozenset(
     {
-        "e34299424cdeb9d85db2e9f2a7ea5dc7",  # binary_classification
-        "0b4e88f6149e416ef0afa7ddc4d3080d",  # multiclass_classification
-        "c5beba1f04ec3d8822d25d721fb2b6d2",  # regression
+        "b896609445642abb55136fd815c8f4ce",  # binary_classification
+        "b683d4b48fbdd1119ae54cd8a48e61a4",  # multiclass_classification
+        "8620a874cf291b83b00a1d099c70c2a2",  # regression
     }
 )
 

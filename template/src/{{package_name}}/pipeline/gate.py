@@ -24,7 +24,7 @@ from ..core.errors import ProjectError
 from ..core.metrics import METRICS
 from ..registry.contracts import describe, differences, recorded_contract, version_contract
 from ..registry.store import Registry
-from .fairness import disparity_failures
+from .fairness import disparity_findings
 
 
 class GateFailedError(ProjectError):
@@ -74,7 +74,8 @@ class GateDecision:
     def explain(self) -> str:
         """One or two sentences a reviewer can act on."""
         relation = "at least" if self.higher_is_better else "at most"
-        verdict = "passes" if self.passed else "FAILS"
+        # The metric's own verdict: a fairness failure is stated after it, not blamed on the metric.
+        verdict = "passes" if self.meets_threshold and self.keeps_up_with_promoted else "FAILS"
         sentence = (
             f"{self.metric} = {self.value} {verdict} the promotion gate ({relation} {self.threshold}, "
             f"set by model owner {self.owner} in ml-project.yaml)"
@@ -98,7 +99,8 @@ class GateDecision:
             return f"; fairness FAILS ({rule}): " + "; ".join(self.fairness_failures)
         if not self.fairness_compared:
             return "; fairness: no column is marked sensitive, so no groups were compared"
-        return f"; fairness across {self.fairness_compared} passes (every ratio at least {self.fairness_min_ratio})"
+        below = f"no ratio significantly below {self.fairness_min_ratio}"
+        return f"; fairness across {self.fairness_compared} passes ({below})"
 
 
 def comparable_version(
@@ -170,18 +172,20 @@ def decide(
         owner=f"{owner.name} <{owner.email}>",
         baseline=baseline(registry, compared, name, config.gate.regression_tolerance) if compared else None,
         no_baseline=no_baseline,
-        **fairness_judgement(fairness, config.fairness.min_ratio),
+        **fairness_judgement(fairness, config),
     )
 
 
-def fairness_judgement(fairness: dict[str, Any] | None, min_ratio: float) -> dict[str, Any]:
-    """The decision's fairness fields: the report's ratios judged against the owner's current threshold."""
+def fairness_judgement(fairness: dict[str, Any] | None, config: ProjectConfig) -> dict[str, Any]:
+    """The decision's fairness fields: the report's ratios judged against the owner's current settings."""
     if fairness is None:
         return {}
+    settings = config.fairness
+    failures, _ = disparity_findings(fairness["attributes"], settings.min_ratio, settings.significance_level)
     return {
-        "fairness_failures": tuple(disparity_failures(fairness["attributes"], min_ratio)),
+        "fairness_failures": tuple(failures),
         "fairness_compared": ", ".join(fairness["attributes"]),
-        "fairness_min_ratio": min_ratio,
+        "fairness_min_ratio": settings.min_ratio,
     }
 
 
