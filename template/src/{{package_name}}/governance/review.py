@@ -249,9 +249,15 @@ def metric_sections(evidence: Evidence) -> list[Section]:
 def fairness_section(fairness: dict[str, Any], plots: set[str]) -> Section:
     """One table per sensitive attribute: each group's rows and metrics, then the disparity ratios."""
     verdict = "passed" if fairness["passed"] else "FAILED"
+    tested = (
+        f", unless a significance test cannot tell the gap from noise (p >= {fairness['significance_level']}: "
+        "a warning)"
+        if "significance_level" in fairness
+        else ""
+    )
     blocks: list[Block] = [
         f"Fairness gate {verdict}: every metric's smallest group value must be at least {fairness['min_ratio']} "
-        "of its largest."
+        f"of its largest{tested}."
     ]
     if fairness["failures"]:
         blocks.append(list(fairness["failures"]))
