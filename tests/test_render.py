@@ -387,6 +387,8 @@ def test_governance_answers_reach_ml_project_yaml_literally(project: Path, answe
     }
     schedule = answers["retraining_schedule"] if answers["retraining_trigger"] != "drift" else None
     assert config["retraining"]["schedule"] == schedule
+    reviewer = answers.get("reviewer", "") if answers["regulatory_review_required"] else ""
+    assert config["review"] == {"reviewer": reviewer, "approved_version": None}
 
 
 def test_documents_quote_the_config_they_describe(project: Path) -> None:
