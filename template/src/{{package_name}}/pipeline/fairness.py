@@ -169,8 +169,9 @@ def attribute_report(
         sensitive_features=groups.to_numpy(),
     ).by_group
     names = sorted(groups.unique())
-    entry: dict[str, Any] = {"rows": {name: int(count) for name, count in groups.value_counts().loc[names].items()}}
-    entry["metrics"] = {}
+    counts = groups.value_counts()
+    metrics_entry: dict[str, Any] = {}
+    entry: dict[str, Any] = {"rows": {name: int(counts[name]) for name in names}, "metrics": metrics_entry}
     for metric_name, metric in metrics.items():
         behind = pd.Series(metric.rows(target)).groupby(groups.to_numpy()).sum()
         values = {name: float(frame.loc[name, metric_name]) for name in names if behind[name]}
@@ -192,7 +193,7 @@ def attribute_report(
             result["p_value"] = None if p_value is None else reported(min(1.0, p_value * pairs))
         if small:
             result["not_gated"] = small
-        entry["metrics"][metric_name] = result
+        metrics_entry[metric_name] = result
     return entry
 
 
