@@ -21,7 +21,7 @@ params.yaml `fairness.min_group_rows` is reported but left out of its ratio, wit
 
 A ratio below ml-project.yaml `fairness.min_ratio` fails when the gap between its smallest and
 largest group is statistically significant (Welch's t-test on the rows' parts of the metric,
-Bonferroni-adjusted for the pairs of groups, p below `fairness.significance_level`); otherwise
+Bonferroni-adjusted for the pairs of groups, p at or below `fairness.significance_level`); otherwise
 it is a warning. On the sample's 400 test rows,
 sampling noise alone spreads a four-group ratio from about 0.5 to 1 across draws of an attribute
 with no real disparity: without the test the gate would fail at random.
@@ -201,7 +201,7 @@ def disparity_findings(
     attributes: Mapping[str, Any], min_ratio: float, significance_level: float
 ) -> tuple[list[str], list[str]]:
     """Every ratio below `min_ratio`, one sentence each naming the column, the metric, both groups and their
-    values: a failure when the gap is significant (p below `significance_level`, or no test), else a warning.
+    values: a failure when the gap is significant (p at or below `significance_level`, or no test), else a warning.
 
     On a few hundred rows, sampling noise alone moves a four-group ratio by about 0.1: a gap the test
     cannot tell from noise is reported, not failed. On thousands of rows the test rarely excuses one.
@@ -221,7 +221,7 @@ def disparity_findings(
                 f"{attribute}: {metric_name} ratio {ratio:.3f} is below {min_ratio}: "
                 f"{lowest} {gated[lowest]:.3f} against {highest} {gated[highest]:.3f}"
             )
-            if p_value is None or p_value < significance_level:
+            if p_value is None or p_value <= significance_level:
                 failures.append(sentence if p_value is None else f"{sentence} (p = {p_value:.3g})")
             else:
                 warnings.append(f"{sentence}, but the gap is not significant (p = {p_value:.3g})")
