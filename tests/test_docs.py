@@ -71,7 +71,19 @@ def missing_references(cell: str, root: Path, package: str) -> list[str]:
 
 def test_the_traceability_table_has_every_failure_cause() -> None:
     causes = {row[0].lower() for row in traceability_rows()}
-    for cause in ("skew", "deployed", "owner", "drift", "retraining", "rollback", "latency", "bad input", "log"):
+    for cause in (
+        "skew",
+        "deployed",
+        "owner",
+        "drift",
+        "retraining",
+        "rollback",
+        "latency",
+        "bad input",
+        "log",
+        "staged rollout",
+        "review",
+    ):
         assert any(cause in text for text in causes), f"no row for {cause!r} in {TRACEABILITY.name}"
 
 
