@@ -391,6 +391,14 @@ def test_governance_answers_reach_ml_project_yaml_literally(project: Path, answe
     assert config["review"] == {"reviewer": reviewer, "approved_version": None}
 
 
+def test_model_card_leaves_intended_use_and_limits_to_the_team(project: Path) -> None:
+    """Under review, readiness fails while these sections hold the placeholder (governance/review.py TEAM_SECTIONS)."""
+    card = (project / "docs/MODEL_CARD.md").read_text(encoding="utf-8")
+    for title in ("Intended use", "Limitations"):
+        section = card.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
+        assert "UNASSIGNED" in section, f"docs/MODEL_CARD.md: no placeholder under ## {title}"
+
+
 def test_documents_quote_the_config_they_describe(project: Path) -> None:
     config = yaml.safe_load((project / "ml-project.yaml").read_text(encoding="utf-8"))
     quoted = re.compile(r"`([a-z_]+(?:\.[a-z_]+)+) = ([^`]*)`")
