@@ -87,6 +87,7 @@ def test_variant_names_and_tags_are_well_formed() -> None:
     variants = load_variants()
     assert len({variant.name for variant in variants}) == len(variants)
     assert {tag for variant in variants for tag in variant.tags} <= {
+        "canary",
         "ci",
         "default",
         "live",
@@ -101,6 +102,7 @@ def test_variant_names_and_tags_are_well_formed() -> None:
         tiers = {"live", "own-fast-tier-only"} & set(variant.tags)
         assert len(tiers) <= 1, variant.name
         assert not tiers or "pipeline" in variant.tags, variant.name
+        assert "canary" not in variant.tags or "ci" in variant.tags, variant.name
     assert all(set(variant.data) <= ASKED.keys() for variant in variants)
 
 
