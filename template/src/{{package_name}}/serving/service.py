@@ -68,11 +68,16 @@ SERVICE_ROOT = Path.cwd()
 def requested_explanations(ctx: bentoml.Context) -> int | None:
     """The `?explain=k` query parameter: how many contributions each answer lists; None when absent.
 
-    A 400 naming the accepted range for anything but a whole number from 1 to the explained columns' count.
+    A 400 naming the accepted range for anything but a whole number from 1 to the explained columns'
+    count, and a 400 naming any other query parameter: a misspelt `explain` is not silently ignored.
     """
-    text = ctx.request.query_params.get(EXPLAIN_PARAMETER)
-    if text is None:
+    query = ctx.request.query_params
+    if not query:
         return None
+    unknown = sorted(set(query) - {EXPLAIN_PARAMETER})
+    if unknown:
+        raise BadInput(f"unknown query parameter {', '.join(unknown)}: the only one is {EXPLAIN_PARAMETER}")
+    text = query[EXPLAIN_PARAMETER]
     most = len(explained_names())
     if not (text.isascii() and text.isdigit() and 1 <= int(text) <= most):
         raise BadInput(f"{EXPLAIN_PARAMETER} must be a whole number from 1 to {most} (the explained columns)")
